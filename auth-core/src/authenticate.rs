@@ -1,0 +1,234 @@
+//! [`Authenticator`]: turns a presented credential into an [`Identity`], and
+//! composes with [`AnyOf`] and [`AllOf`].
+//!
+//! Writing your own takes three methods:
+//!
+//! ```
+//! use auth_core::{
+//!     AuthError, AuthErrorKind, AuthMethod, AuthRequest, Authenticator, BoxFuture,
+//!     Challenge, Credential, Guard, Identity, RequestHead, Scheme, SimpleRequest,
+//! };
+//!
+//! /// Accepts the bearer token `let-me-in` (an example, not a pattern to copy).
+//! struct Fixed;
+//!
+//! impl Authenticator for Fixed {
+//!     fn claims(&self, req: &AuthRequest<'_>) -> bool {
+//!         matches!(req.credential(), Credential::Bearer(_))
+//!     }
+//!     fn authenticate<'a>(&'a self, req: &'a AuthRequest<'a>) -> BoxFuture<'a, Result<Identity, AuthError>> {
+//!         Box::pin(async move {
+//!             match req.credential() {
+//!                 Credential::Bearer(t) if t.expose() == b"let-me-in" => {
+//!                     Ok(Identity::new("guest", AuthMethod::Custom))
+//!                 }
+//!                 _ => Err(AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Bearer)),
+//!             }
+//!         })
+//!     }
+//!     fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+//!         out.push(Challenge::Bearer);
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let guard = Guard::builder(Fixed).realm("example").build().unwrap();
+//! let ok = SimpleRequest::get("/").header("authorization", "Bearer let-me-in");
+//! assert_eq!(guard.check(&ok).await.unwrap().unwrap().subject(), "guest");
+//! let bad = SimpleRequest::get("/").header("authorization", "Bearer nope");
+//! assert_eq!(guard.check(&bad).await.unwrap_err().status(), 401);
+//! # });
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::credentials::Credential;
+use crate::error::{AuthError, AuthErrorKind, Scheme};
+use crate::identity::Identity;
+use crate::rejection::Challenge;
+use crate::request::RequestHead;
+
+/// A boxed, `Send` future: what authenticators and stores return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A request as an authenticator sees it: the neutral head plus the credential
+/// parsed from it once.
+pub struct AuthRequest<'a> {
+    head: &'a dyn RequestHead,
+    credential: &'a Credential,
+}
+
+impl<'a> AuthRequest<'a> {
+    /// Pairs a head with the credential parsed from it.
+    pub fn new(head: &'a dyn RequestHead, credential: &'a Credential) -> Self {
+        Self { head, credential }
+    }
+
+    /// The request head.
+    pub fn head(&self) -> &'a dyn RequestHead {
+        self.head
+    }
+
+    /// The credential presented in the headers.
+    pub fn credential(&self) -> &'a Credential {
+        self.credential
+    }
+}
+
+/// An authentication method.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Whether this authenticator handles what the request presents (an API
+    /// key recognised by its prefix, a `Basic` header, …). Cheap and pure.
+    fn claims(&self, req: &AuthRequest<'_>) -> bool;
+
+    /// Verifies the credential this authenticator claimed.
+    fn authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>>;
+
+    /// The challenges to offer on `head`'s listener when no credential was
+    /// presented (e.g. `Basic` only over TLS).
+    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>);
+}
+
+impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
+    fn claims(&self, req: &AuthRequest<'_>) -> bool {
+        (**self).claims(req)
+    }
+    fn authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        (**self).authenticate(req)
+    }
+    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+        (**self).challenges(head, out)
+    }
+}
+
+impl<A: Authenticator + ?Sized> Authenticator for std::sync::Arc<A> {
+    fn claims(&self, req: &AuthRequest<'_>) -> bool {
+        (**self).claims(req)
+    }
+    fn authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        (**self).authenticate(req)
+    }
+    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+        (**self).challenges(head, out)
+    }
+}
+
+/// Any one of several methods: the credential presented decides which.
+///
+/// If more than one member claims the request (two different credentials at
+/// once), it is refused with `400 invalid_request`.
+#[derive(Default)]
+pub struct AnyOf {
+    members: Vec<Box<dyn Authenticator>>,
+}
+
+impl AnyOf {
+    /// An empty set; add members with [`or`](Self::or).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a method.
+    pub fn or(mut self, a: impl Authenticator) -> Self {
+        self.members.push(Box::new(a));
+        self
+    }
+}
+
+impl Authenticator for AnyOf {
+    fn claims(&self, req: &AuthRequest<'_>) -> bool {
+        self.members.iter().any(|m| m.claims(req))
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        let mut claimants = self.members.iter().filter(|m| m.claims(req));
+        let first = claimants.next();
+        let second = claimants.next();
+        match (first, second) {
+            (Some(m), None) => m.authenticate(req),
+            (Some(_), Some(_)) => Box::pin(std::future::ready(Err(AuthError::new(
+                AuthErrorKind::InvalidRequest,
+                Scheme::Bearer,
+            )
+            .with_reason("multiple_credentials")
+            .with_detail("more than one credential was presented; send one")))),
+            (None, _) => Box::pin(std::future::ready(Err(AuthError::new(
+                AuthErrorKind::MissingCredentials,
+                Scheme::None,
+            )))),
+        }
+    }
+
+    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+        for m in &self.members {
+            m.challenges(head, out);
+        }
+    }
+}
+
+/// All of several methods at once (e.g. a client certificate and a token
+/// bound to it). Every member must claim the request and accept it; the
+/// identity is the first member's.
+#[derive(Default)]
+pub struct AllOf {
+    members: Vec<Box<dyn Authenticator>>,
+}
+
+impl AllOf {
+    /// An empty set; add members with [`and`](Self::and).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a method that must also succeed.
+    pub fn and(mut self, a: impl Authenticator) -> Self {
+        self.members.push(Box::new(a));
+        self
+    }
+}
+
+impl Authenticator for AllOf {
+    fn claims(&self, req: &AuthRequest<'_>) -> bool {
+        self.members.iter().any(|m| m.claims(req))
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        Box::pin(async move {
+            let mut identity = None;
+            for m in &self.members {
+                if !m.claims(req) {
+                    return Err(
+                        AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None)
+                            .with_reason("incomplete_credentials")
+                            .with_detail("this resource requires more than one credential"),
+                    );
+                }
+                let id = m.authenticate(req).await?;
+                identity.get_or_insert(id);
+            }
+            identity.ok_or_else(|| AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None))
+        })
+    }
+
+    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+        for m in &self.members {
+            m.challenges(head, out);
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! HTTP Basic (RFC 7617), hardened: TLS only unless told otherwise,
+//! argon2id hashes, the same work for unknown users, a short-lived cache of
+//! verified credentials, and lockout after repeated failures.
+//!
+//! ```
+//! use auth_core::basic::{BasicAuthenticator, BasicUser, hash_password};
+//! use auth_core::{Guard, SimpleRequest};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let alice = BasicUser::new("alice", hash_password("correct horse").unwrap())
+//!     .scopes(["reports:read"]);
+//! let basic = BasicAuthenticator::builder().user(alice).build().unwrap();
+//! let guard = Guard::builder(basic).realm("demo").build().unwrap();
+//!
+//! // "alice:correct horse"
+//! let ok = SimpleRequest::get("/").tls(true)
+//!     .header("authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==");
+//! assert_eq!(guard.check(&ok).await.unwrap().unwrap().subject(), "alice");
+//!
+//! // The same over plaintext is refused, and Basic is not offered there.
+//! let plain = SimpleRequest::get("/")
+//!     .header("authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==");
+//! let refused = guard.check(&plain).await.unwrap_err();
+//! assert_eq!(refused.status(), 401);
+//! assert_eq!(refused.header_values("www-authenticate").count(), 0);
+//! # });
+//! ```
+//!
+//! # Security considerations
+//!
+//! - Basic sends the password with every request; it is refused on plaintext
+//!   transports unless [`BasicAuthenticatorBuilder::insecure_allow_plaintext`]
+//!   is called. Behind a TLS-terminating proxy, list it with
+//!   [`BasicAuthenticatorBuilder::trusted_proxies`] so its
+//!   `X-Forwarded-Proto: https` is believed.
+//! - The verified-credential cache is keyed by an HMAC (with a per-process
+//!   random key) of the pair, never the pair; entries live
+//!   [`BasicAuthenticatorBuilder::cache_ttl`] (60 s by default), so a changed
+//!   password takes up to that long to take effect.
+//! - Lockout counts failures per user name, known or not; it can be used to
+//!   lock a user out on purpose, which is the usual trade-off. Pair it with a
+//!   per-client rate limit.
+
+mod lockout;
+mod parse;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2};
+use hmac::Hmac;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::authenticate::{AuthRequest, Authenticator, BoxFuture};
+use crate::credentials::Credential;
+use crate::error::{AuthError, AuthErrorKind, ConfigError, Scheme};
+use crate::identity::{AuthMethod, Identity};
+use crate::rejection::Challenge;
+use crate::request::{RequestHead, TrustedProxies};
+use crate::secret::Secret;
+
+pub use lockout::{LockoutStore, MemoryLockout};
+pub use parse::{prepare_password, prepare_username};
+
+/// Hashes a password as an argon2id PHC string (default parameters, random
+/// salt), after RFC 8265 OpaqueString preparation.
+pub fn hash_password(password: &str) -> Result<String, ConfigError> {
+    let prepared = Secret::from(prepare_password(password));
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(prepared.expose(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| ConfigError::invalid("password hashing"))
+}
+
+/// A user who may log in with Basic.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct BasicUser {
+    username: String,
+    password_hash: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+impl BasicUser {
+    /// A user with an argon2id PHC hash (see [`hash_password`]).
+    pub fn new(username: impl Into<String>, password_hash: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password_hash: password_hash.into(),
+            scopes: Vec::new(),
+            roles: Vec::new(),
+        }
+    }
+
+    /// Scopes granted to the user.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Roles of the user.
+    pub fn roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The user name.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+}
+
+impl std::fmt::Debug for BasicUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicUser")
+            .field("username", &self.username)
+            .field("scopes", &self.scopes)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`BasicAuthenticator`].
+pub struct BasicAuthenticatorBuilder {
+    users: Vec<BasicUser>,
+    cache_ttl: Duration,
+    max_failures: usize,
+    lockout_window: Duration,
+    lockout: Option<Arc<dyn LockoutStore>>,
+    trusted: TrustedProxies,
+    allow_plaintext: bool,
+}
+
+impl BasicAuthenticatorBuilder {
+    /// Adds a user.
+    pub fn user(mut self, user: BasicUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Adds users.
+    pub fn users(mut self, users: impl IntoIterator<Item = BasicUser>) -> Self {
+        self.users.extend(users);
+        self
+    }
+
+    /// How long a verified credential is remembered (default 60 s; zero
+    /// turns the cache off).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Lock a user after `max_failures` failures within `window`
+    /// (default 5 in 15 minutes), with the in-process store.
+    pub fn lockout(mut self, max_failures: usize, window: Duration) -> Self {
+        self.max_failures = max_failures;
+        self.lockout_window = window;
+        self
+    }
+
+    /// Keeps lockout counters in `store` (e.g. Redis, shared by processes).
+    pub fn lockout_store(mut self, store: Arc<dyn LockoutStore>) -> Self {
+        self.lockout = Some(store);
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-Proto: https` makes a request count as TLS.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted = proxies;
+        self
+    }
+
+    /// Accepts Basic over plaintext HTTP. Passwords then cross the network
+    /// in the clear (RFC 7617 §4): for tests and loopback only.
+    pub fn insecure_allow_plaintext(mut self) -> Self {
+        self.allow_plaintext = true;
+        self
+    }
+
+    /// Builds the authenticator; refuses hashes that are not argon2id PHC
+    /// strings and duplicate user names.
+    pub fn build(self) -> Result<BasicAuthenticator, ConfigError> {
+        let mut users = HashMap::new();
+        for user in self.users {
+            let hash = PasswordHash::new(&user.password_hash)
+                .map_err(|_| ConfigError::invalid("password hash (not a PHC string)"))?;
+            if hash.algorithm != Algorithm::Argon2id.ident() {
+                return Err(ConfigError::invalid("password hash (not argon2id)"));
+            }
+            let name = prepare_username(&user.username);
+            if users.insert(name, Arc::new(user)).is_some() {
+                return Err(ConfigError::invalid("duplicate Basic user name"));
+            }
+        }
+        // Unknown users are checked against this hash, so that they cost
+        // what a wrong password costs.
+        let mut random = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut random);
+        let dummy_hash = Argon2::default()
+            .hash_password(&random, &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+            .map_err(|_| ConfigError::invalid("password hashing"))?;
+        let mut cache_key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut cache_key);
+        let lockout = self.lockout.unwrap_or_else(|| {
+            Arc::new(MemoryLockout::new(self.max_failures, self.lockout_window))
+        });
+        Ok(BasicAuthenticator {
+            inner: Arc::new(Inner {
+                users,
+                dummy_hash,
+                cache: moka::future::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(self.cache_ttl)
+                    .build(),
+                cache_ttl: self.cache_ttl,
+                cache_mac: crate::mac::keyed(&cache_key),
+                lockout,
+                trusted: self.trusted,
+                allow_plaintext: self.allow_plaintext,
+                verifications: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// Authenticates `Authorization: Basic`. Cheap to clone.
+#[derive(Clone)]
+pub struct BasicAuthenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    users: HashMap<String, Arc<BasicUser>>,
+    dummy_hash: String,
+    cache: moka::future::Cache<[u8; 32], Identity>,
+    cache_ttl: Duration,
+    cache_mac: Hmac<Sha256>,
+    lockout: Arc<dyn LockoutStore>,
+    trusted: TrustedProxies,
+    allow_plaintext: bool,
+    verifications: AtomicU64,
+}
+
+impl BasicAuthenticator {
+    /// A builder with the defaults: 60 s cache, 5 failures in 15 minutes,
+    /// TLS required, no trusted proxy.
+    pub fn builder() -> BasicAuthenticatorBuilder {
+        BasicAuthenticatorBuilder {
+            users: Vec::new(),
+            cache_ttl: Duration::from_secs(60),
+            max_failures: 5,
+            lockout_window: Duration::from_secs(15 * 60),
+            lockout: None,
+            trusted: TrustedProxies::none(),
+            allow_plaintext: false,
+        }
+    }
+
+    /// How many argon2 verifications have run (for tests and metrics).
+    pub fn verification_count(&self) -> u64 {
+        self.inner.verifications.load(Ordering::Relaxed)
+    }
+
+    fn transport_ok(&self, head: &dyn RequestHead) -> bool {
+        self.inner.allow_plaintext || self.inner.trusted.transport_is_secure(head)
+    }
+
+    async fn verify(&self, user: String, password: Secret) -> Result<Identity, AuthError> {
+        let inner = self.inner.clone();
+        let found = inner.users.get(&user).cloned();
+        let check = move || {
+            inner.verifications.fetch_add(1, Ordering::Relaxed);
+            let phc = found
+                .as_ref()
+                .map_or(inner.dummy_hash.as_str(), |u| u.password_hash.as_str());
+            let ok = PasswordHash::new(phc)
+                .map(|h| Argon2::default().verify_password(password.expose(), &h).is_ok())
+                .unwrap_or(false);
+            // An unknown user never passes, whatever the dummy hash says.
+            found.filter(|_| ok)
+        };
+        // argon2 takes tens of milliseconds: keep it off the async workers.
+        let verified = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(check)
+                .await
+                .map_err(|_| AuthError::new(AuthErrorKind::Unavailable, Scheme::None))?,
+            Err(_) => check(),
+        };
+        match verified {
+            Some(u) => Ok(Identity::new(u.username.as_str(), AuthMethod::Basic)
+                .with_scopes(u.scopes.iter().map(String::as_str))
+                .with_roles(u.roles.iter().map(String::as_str))),
+            None => Err(wrong_credentials("wrong_credentials")),
+        }
+    }
+}
+
+fn wrong_credentials(reason: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Basic)
+        .with_reason(reason)
+        .with_detail("the user name or password is wrong")
+}
+
+impl Authenticator for BasicAuthenticator {
+    fn claims(&self, req: &AuthRequest<'_>) -> bool {
+        matches!(req.credential(), Credential::Basic(_))
+    }
+
+    fn authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        Box::pin(async move {
+            let Credential::Basic(payload) = req.credential() else {
+                return Err(AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None));
+            };
+            if !self.transport_ok(req.head()) {
+                return Err(AuthError::new(AuthErrorKind::InsecureTransport, Scheme::Basic)
+                    .with_reason("basic_over_plaintext")
+                    .with_detail(
+                        "HTTP Basic credentials are only accepted over TLS (https); this connection is plaintext",
+                    ));
+            }
+            let pair = parse::parse(payload.expose()).map_err(|e| {
+                wrong_credentials(match e {
+                    parse::ParseError::Base64 => "malformed_base64",
+                    parse::ParseError::Utf8 => "malformed_utf8",
+                    parse::ParseError::NoColon => "malformed_no_colon",
+                    parse::ParseError::Control => "malformed_control_character",
+                    parse::ParseError::EmptyUser => "malformed_empty_user",
+                })
+                .with_detail("the Basic credentials are malformed")
+            })?;
+            if let Some(left) = self.inner.lockout.locked_for(&pair.user).await? {
+                return Err(AuthError::locked_out(left).with_reason("account_locked"));
+            }
+            let key = crate::mac::tag(
+                &self.inner.cache_mac,
+                &[pair.user.as_bytes(), pair.password.expose()],
+            );
+            let result = if self.inner.cache_ttl.is_zero() {
+                self.verify(pair.user.clone(), pair.password).await
+            } else {
+                // Concurrent requests with the same credential share one
+                // verification; only successes are cached.
+                self.inner
+                    .cache
+                    .try_get_with(key, self.verify(pair.user.clone(), pair.password))
+                    .await
+                    .map_err(|e| (*e).clone())
+            };
+            if let Err(e) = &result {
+                if e.kind() == AuthErrorKind::InvalidCredentials {
+                    self.inner.lockout.record_failure(&pair.user).await?;
+                }
+            }
+            result
+        })
+    }
+
+    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+        if self.transport_ok(head) {
+            out.push(Challenge::Basic);
+        }
+    }
+}
+
+impl std::fmt::Debug for BasicAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicAuthenticator")
+            .field("users", &self.inner.users.len())
+            .field("cache_ttl", &self.inner.cache_ttl)
+            .field("allow_plaintext", &self.inner.allow_plaintext)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Guard, SimpleRequest};
+    use base64::Engine as _;
+
+    fn basic(user: &str, pass: &str) -> SimpleRequest {
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        SimpleRequest::get("/")
+            .tls(true)
+            .header("authorization", format!("Basic {b}"))
+    }
+
+    fn build(lockout: (usize, Duration)) -> (BasicAuthenticator, Guard) {
+        let a = BasicAuthenticator::builder()
+            .user(BasicUser::new("alice", hash_password("pw").unwrap()).scopes(["s"]))
+            .user(BasicUser::new("r\u{e9}ne", hash_password("caf\u{e9}").unwrap()))
+            .lockout(lockout.0, lockout.1)
+            .build()
+            .unwrap();
+        let g = Guard::builder(a.clone()).realm("r").build().unwrap();
+        (a, g)
+    }
+
+    #[tokio::test]
+    async fn one_verification_per_credential_within_ttl() {
+        let (a, g) = build((5, Duration::from_secs(900)));
+        for _ in 0..20 {
+            let id = g.check(&basic("alice", "pw")).await.unwrap().unwrap();
+            assert!(id.has_scope("s"));
+        }
+        assert_eq!(a.verification_count(), 1);
+        // A different credential is a different entry; wrong ones are never cached.
+        for _ in 0..3 {
+            assert!(g.check(&basic("alice", "nope")).await.is_err());
+        }
+        assert_eq!(a.verification_count(), 4);
+    }
+
+    #[tokio::test]
+    async fn unknown_user_costs_a_verification() {
+        let (a, g) = build((5, Duration::from_secs(900)));
+        let r = g.check(&basic("mallory", "x")).await.unwrap_err();
+        assert_eq!(r.status(), 401);
+        assert_eq!(a.verification_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn lockout_even_with_right_password() {
+        let (_, g) = build((5, Duration::from_secs(900)));
+        for _ in 0..5 {
+            assert_eq!(g.check(&basic("alice", "bad")).await.unwrap_err().status(), 401);
+        }
+        let r = g.check(&basic("alice", "pw")).await.unwrap_err();
+        assert_eq!(r.status(), 429);
+        let retry: u64 = r.header_values("retry-after").next().unwrap().parse().unwrap();
+        assert!((1..=900).contains(&retry));
+    }
+
+    #[tokio::test]
+    async fn normalised_names_and_passwords_match() {
+        let (_, g) = build((5, Duration::from_secs(900)));
+        let id = g
+            .check(&basic("re\u{301}ne", "cafe\u{301}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(id.subject(), "r\u{e9}ne");
+    }
+
+    #[tokio::test]
+    async fn plaintext_refused_unless_allowed() {
+        let a = BasicAuthenticator::builder()
+            .user(BasicUser::new("alice", hash_password("pw").unwrap()))
+            .insecure_allow_plaintext()
+            .build()
+            .unwrap();
+        let g = Guard::builder(a).build().unwrap();
+        assert!(g.check(&basic("alice", "pw").tls(false)).await.is_ok());
+        let proxied = BasicAuthenticator::builder()
+            .user(BasicUser::new("alice", hash_password("pw").unwrap()))
+            .trusted_proxies(TrustedProxies::new(["127.0.0.1"]).unwrap())
+            .build()
+            .unwrap();
+        let g = Guard::builder(proxied).build().unwrap();
+        let via = |peer: &str| {
+            basic("alice", "pw")
+                .tls(false)
+                .peer(peer.parse().unwrap())
+                .header("x-forwarded-proto", "https")
+        };
+        assert!(g.check(&via("127.0.0.1:9")).await.is_ok());
+        let r = g.check(&via("127.0.0.2:9")).await.unwrap_err();
+        assert!(String::from_utf8_lossy(r.body()).contains("TLS"));
+    }
+
+    #[test]
+    fn bad_hashes_refused_at_build() {
+        let b = BasicAuthenticator::builder().user(BasicUser::new("a", "plaintext"));
+        assert!(b.build().is_err());
+        let argon2i = "$argon2i$v=19$m=16,t=2,p=1$c29tZXNhbHQ$dGVzdA";
+        let b = BasicAuthenticator::builder().user(BasicUser::new("a", argon2i));
+        assert!(b.build().is_err());
+        let h = hash_password("x").unwrap();
+        let b = BasicAuthenticator::builder()
+            .user(BasicUser::new("a", h.clone()))
+            .user(BasicUser::new("a", h));
+        assert!(b.build().is_err());
+    }
+
+    #[test]
+    fn debug_has_no_hash() {
+        let h = hash_password("x").unwrap();
+        let u = BasicUser::new("a", h.clone());
+        assert!(!format!("{u:?}").contains(&h));
+    }
+}

@@ -1,0 +1,292 @@
+//! Parsing what a request presents: `Authorization` (RFC 9110 §11.6.2,
+//! schemes case-insensitive), `X-API-Key`, and the query string (refused).
+//!
+//! Parsing happens once per request, in [`Guard`](crate::Guard); every
+//! authenticator then looks at the same [`Credential`].
+//!
+//! ```
+//! use auth_core::{Credential, SimpleRequest, AuthErrorKind};
+//!
+//! let req = SimpleRequest::get("/").header("authorization", "bEaReR abc.def");
+//! assert!(matches!(Credential::from_head(&req), Ok(Credential::Bearer(_))));
+//!
+//! // Two ways at once is a malformed request (RFC 6750 §2).
+//! let req = SimpleRequest::get("/")
+//!     .header("authorization", "Bearer abc")
+//!     .header("x-api-key", "abc");
+//! assert_eq!(Credential::from_head(&req).unwrap_err().kind(), AuthErrorKind::InvalidRequest);
+//!
+//! // Tokens in URLs leak into logs and Referer headers.
+//! let req = SimpleRequest::get("/?api_key=abc");
+//! assert_eq!(Credential::from_head(&req).unwrap_err().status(), 400);
+//! ```
+
+use crate::error::{AuthError, AuthErrorKind, Scheme};
+use crate::request::RequestHead;
+use crate::secret::Secret;
+
+/// Query parameters that would carry a credential; their presence is refused.
+pub const QUERY_CREDENTIAL_PARAMS: &[&str] = &["api_key", "access_token", "key"];
+
+/// The credential a request presents in its headers.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Credential {
+    /// No credential header.
+    None,
+    /// `Authorization: Bearer <token>`, token syntax already checked (RFC 6750 §2.1).
+    Bearer(Secret),
+    /// `Authorization: Basic <payload>`, payload not yet decoded.
+    Basic(Secret),
+    /// `X-API-Key: <key>`.
+    ApiKeyHeader(Secret),
+    /// `Authorization` with a scheme the core does not parse.
+    Other {
+        /// The scheme, lower-cased.
+        scheme: String,
+    },
+}
+
+impl Credential {
+    /// Parses the credential of `head`.
+    ///
+    /// Refuses with `InvalidRequest` (400) a credential in the query string,
+    /// two `Authorization` or `X-API-Key` headers, or both at once; refuses
+    /// with `InvalidCredentials` (401) a bearer token outside the RFC 6750
+    /// syntax.
+    pub fn from_head(head: &dyn RequestHead) -> Result<Self, AuthError> {
+        if let Some(q) = head.query() {
+            if query_has_credential(q) {
+                return Err(invalid_request(
+                    "credential_in_query",
+                    "credentials in the query string are not accepted; send them in the Authorization or X-API-Key header",
+                ));
+            }
+        }
+        let auth = head.header_values("authorization");
+        let key = head.header_values("x-api-key");
+        if auth.len() > 1 {
+            return Err(invalid_request(
+                "multiple_authorization_headers",
+                "more than one Authorization header was sent",
+            ));
+        }
+        if key.len() > 1 {
+            return Err(invalid_request(
+                "multiple_api_key_headers",
+                "more than one X-API-Key header was sent",
+            ));
+        }
+        match (auth.first(), key.first()) {
+            (None, None) => Ok(Self::None),
+            (Some(_), Some(_)) => Err(invalid_request(
+                "multiple_credentials",
+                "credentials were sent in both the Authorization and X-API-Key headers; send one",
+            )),
+            (None, Some(key)) => {
+                let key = key.trim_ascii();
+                if key.is_empty() || !key.iter().all(|b| b.is_ascii_graphic()) {
+                    return Err(AuthError::new(
+                        AuthErrorKind::InvalidCredentials,
+                        Scheme::ApiKeyHeader,
+                    )
+                    .with_reason("malformed_api_key")
+                    .with_detail("the API key is malformed"));
+                }
+                Ok(Self::ApiKeyHeader(Secret::from(key)))
+            }
+            (Some(value), None) => parse_authorization(value),
+        }
+    }
+
+    /// How the credential was presented.
+    pub fn scheme(&self) -> Scheme {
+        match self {
+            Self::Bearer(_) => Scheme::Bearer,
+            Self::Basic(_) => Scheme::Basic,
+            Self::ApiKeyHeader(_) => Scheme::ApiKeyHeader,
+            Self::None | Self::Other { .. } => Scheme::None,
+        }
+    }
+}
+
+fn invalid_request(reason: &'static str, detail: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidRequest, Scheme::Bearer)
+        .with_reason(reason)
+        .with_detail(detail)
+}
+
+fn parse_authorization(value: &[u8]) -> Result<Credential, AuthError> {
+    let value = value.trim_ascii();
+    let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+        Some(i) => (
+            value.get(..i).unwrap_or_default(),
+            value.get(i + 1..).unwrap_or_default().trim_ascii_start(),
+        ),
+        None => (value, &b""[..]),
+    };
+    if scheme.is_empty() || !scheme.iter().all(is_tchar) {
+        return Err(invalid_request(
+            "malformed_authorization",
+            "the Authorization header is malformed",
+        ));
+    }
+    if scheme.eq_ignore_ascii_case(b"bearer") {
+        if !is_b64token(rest) {
+            return Err(
+                AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Bearer)
+                    .with_reason("malformed_token")
+                    .with_detail("the bearer token is malformed"),
+            );
+        }
+        Ok(Credential::Bearer(Secret::from(rest)))
+    } else if scheme.eq_ignore_ascii_case(b"basic") {
+        Ok(Credential::Basic(Secret::from(rest)))
+    } else {
+        Ok(Credential::Other {
+            scheme: String::from_utf8_lossy(scheme).to_ascii_lowercase(),
+        })
+    }
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: &u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b)
+}
+
+/// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+pub fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
+    let (body, _) = token.split_at(body_len);
+    !body.is_empty()
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+}
+
+fn query_has_credential(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        QUERY_CREDENTIAL_PARAMS
+            .iter()
+            .any(|p| name.eq_ignore_ascii_case(p) || percent_decoded_eq(name, p))
+    })
+}
+
+/// Compares a percent-encoded query name with an ASCII name, so that
+/// `api%5Fkey` is caught too.
+fn percent_decoded_eq(encoded: &str, plain: &str) -> bool {
+    if !encoded.contains('%') {
+        return false;
+    }
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            if let Some(v) = hex {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out.eq_ignore_ascii_case(plain.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::SimpleRequest;
+
+    fn parse(req: SimpleRequest) -> Result<Credential, AuthError> {
+        Credential::from_head(&req)
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for s in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let r = parse(SimpleRequest::get("/").header("authorization", format!("{s} tok")));
+            assert!(matches!(r, Ok(Credential::Bearer(t)) if t.expose() == b"tok"));
+        }
+        for s in ["Basic", "basic", "BASIC"] {
+            let r = parse(SimpleRequest::get("/").header("authorization", format!("{s} YTpi")));
+            assert!(matches!(r, Ok(Credential::Basic(_))));
+        }
+    }
+
+    #[test]
+    fn b64token_syntax() {
+        assert!(is_b64token(b"abc"));
+        assert!(is_b64token(b"a-b.c_d~e+f/g=="));
+        assert!(!is_b64token(b""));
+        assert!(!is_b64token(b"=="));
+        assert!(!is_b64token(b"a=b"));
+        assert!(!is_b64token(b"a b"));
+        assert!(!is_b64token(b"a\"b"));
+        assert!(!is_b64token("é".as_bytes()));
+        let r = parse(SimpleRequest::get("/").header("authorization", "Bearer a,b"));
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), AuthErrorKind::InvalidCredentials);
+        assert_eq!(e.scheme(), Scheme::Bearer);
+        let r = parse(SimpleRequest::get("/").header("authorization", "Bearer"));
+        assert_eq!(r.unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn query_credentials_refused() {
+        for q in [
+            "api_key=x",
+            "a=1&access_token=x",
+            "KEY=x",
+            "api%5Fkey=x",
+            "access_token",
+        ] {
+            let e = parse(SimpleRequest::get(&format!("/?{q}"))).unwrap_err();
+            assert_eq!(e.kind(), AuthErrorKind::InvalidRequest, "{q}");
+            assert!(e.detail().contains("header"));
+        }
+        assert!(matches!(
+            parse(SimpleRequest::get("/?keys=1&monkey=2")),
+            Ok(Credential::None)
+        ));
+    }
+
+    #[test]
+    fn duplicates_refused() {
+        let two_auth = SimpleRequest::get("/")
+            .header("authorization", "Bearer a")
+            .header("Authorization", "Bearer b");
+        assert_eq!(parse(two_auth).unwrap_err().status(), 400);
+        let two_keys = SimpleRequest::get("/")
+            .header("x-api-key", "a")
+            .header("x-api-key", "b");
+        assert_eq!(parse(two_keys).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn other_schemes_and_malformed() {
+        assert!(matches!(
+            parse(SimpleRequest::get("/").header("authorization", "Digest x=1")),
+            Ok(Credential::Other { scheme }) if scheme == "digest"
+        ));
+        assert_eq!(
+            parse(SimpleRequest::get("/").header("authorization", ""))
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            parse(SimpleRequest::get("/").header("x-api-key", "a b"))
+                .unwrap_err()
+                .scheme(),
+            Scheme::ApiKeyHeader
+        );
+    }
+}

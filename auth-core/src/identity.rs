@@ -1,0 +1,171 @@
+//! [`Identity`]: who the caller is, whatever the method.
+//!
+//! ```
+//! use auth_core::{AuthMethod, Identity};
+//!
+//! let id = Identity::new("alice", AuthMethod::Basic)
+//!     .with_scopes(["reports:read", "reports:write"])
+//!     .with_roles(["analyst"]);
+//! assert!(id.has_scope("reports:read"));
+//! assert!(!id.has_scope("admin"));
+//! assert!(id.has_role("analyst"));
+//! assert_eq!(id.method().as_str(), "basic");
+//! ```
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+/// How the caller proved who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// An API key (`Authorization: Bearer` or `X-API-Key`).
+    ApiKey,
+    /// HTTP Basic (RFC 7617).
+    Basic,
+    /// A JWT verified locally.
+    Jwt,
+    /// An opaque OAuth token checked by introspection (RFC 7662).
+    Introspection,
+    /// A TLS client certificate.
+    Mtls,
+    /// An application-defined method.
+    Custom,
+}
+
+impl AuthMethod {
+    /// The wire name: `api_key`, `basic`, `jwt`, `introspection`, `mtls`, `custom`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::Basic => "basic",
+            Self::Jwt => "jwt",
+            Self::Introspection => "introspection",
+            Self::Mtls => "mtls",
+            Self::Custom => "custom",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated caller. Handlers read it through the adapters' extractors.
+///
+/// Holds no secret: it is safe to log with `Debug`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    subject: String,
+    method: AuthMethod,
+    scopes: BTreeSet<String>,
+    roles: BTreeSet<String>,
+    key_id: Option<String>,
+    client_id: Option<String>,
+    expires_at: Option<SystemTime>,
+}
+
+impl Identity {
+    /// A caller with the given subject, authenticated by `method`.
+    pub fn new(subject: impl Into<String>, method: AuthMethod) -> Self {
+        Self {
+            subject: subject.into(),
+            method,
+            scopes: BTreeSet::new(),
+            roles: BTreeSet::new(),
+            key_id: None,
+            client_id: None,
+            expires_at: None,
+        }
+    }
+
+    /// Adds scopes.
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds the scopes of a space-separated list (the OAuth `scope` form).
+    pub fn with_scope_string(self, scope: &str) -> Self {
+        self.with_scopes(scope.split(' ').filter(|s| !s.is_empty()))
+    }
+
+    /// Adds roles.
+    pub fn with_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.roles.extend(roles.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the public id of the key used.
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
+    }
+
+    /// Sets the OAuth client id.
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Sets when the credential stops being valid.
+    pub fn with_expiry(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// The subject: a user name, key owner, `sub` claim or SPIFFE ID.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// How the caller authenticated.
+    pub fn method(&self) -> AuthMethod {
+        self.method
+    }
+
+    /// The granted scopes, sorted.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.scopes.iter().map(String::as_str)
+    }
+
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+
+    /// The roles, sorted.
+    pub fn roles(&self) -> impl Iterator<Item = &str> + '_ {
+        self.roles.iter().map(String::as_str)
+    }
+
+    /// Whether the caller has `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.contains(role)
+    }
+
+    /// The public id of the API key used, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The OAuth client id, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// When the credential stops being valid, if known.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+}

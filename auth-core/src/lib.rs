@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+
+pub mod authenticate;
+pub mod credentials;
+pub mod error;
+pub mod guard;
+pub mod identity;
+pub mod policy;
+pub mod rejection;
+pub mod request;
+pub mod secret;
+
+#[cfg(feature = "api-key")]
+pub mod api_key;
+#[cfg(feature = "basic")]
+pub mod basic;
+
+mod mac;
+
+pub use authenticate::{AllOf, AnyOf, AuthRequest, Authenticator, BoxFuture};
+pub use credentials::Credential;
+pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, Scheme, StoreError};
+pub use guard::{Guard, GuardBuilder};
+pub use identity::{AuthMethod, Identity};
+pub use policy::Policy;
+pub use rejection::{Challenge, Rejection};
+pub use request::{RequestHead, SimpleRequest, TrustedProxies};
+pub use secret::Secret;

@@ -1,0 +1,233 @@
+//! [`Policy`]: pure, synchronous authorization over an [`Identity`].
+//!
+//! ```
+//! use auth_core::{AuthMethod, Identity, Policy, AuthErrorKind};
+//!
+//! let policy = Policy::scope("reports:read").and(Policy::any_role(["analyst", "admin"]));
+//! let alice = Identity::new("alice", AuthMethod::Basic)
+//!     .with_scopes(["reports:read"])
+//!     .with_roles(["analyst"]);
+//! assert!(policy.check(&alice).is_ok());
+//!
+//! let err = Policy::scope("admin").check(&alice).unwrap_err();
+//! assert_eq!(err.kind(), AuthErrorKind::InsufficientScope);
+//! assert_eq!(err.required_scope(), Some("admin"));
+//! ```
+
+use std::sync::Arc;
+
+use crate::error::{AuthError, AuthErrorKind, Scheme};
+use crate::identity::Identity;
+
+type Predicate = Arc<dyn Fn(&Identity) -> bool + Send + Sync>;
+
+/// An authorization rule. Cheap to clone.
+#[derive(Clone)]
+pub struct Policy(Node);
+
+#[derive(Clone)]
+enum Node {
+    Authenticated,
+    AllScopes(Vec<String>),
+    AnyScope(Vec<String>),
+    AnyRole(Vec<String>),
+    Predicate(&'static str, Predicate),
+    All(Vec<Policy>),
+    Any(Vec<Policy>),
+    Not(Box<Policy>),
+}
+
+impl Policy {
+    /// Any authenticated caller.
+    pub fn authenticated() -> Self {
+        Self(Node::Authenticated)
+    }
+
+    /// The caller must have `scope`.
+    pub fn scope(scope: impl Into<String>) -> Self {
+        Self(Node::AllScopes(vec![scope.into()]))
+    }
+
+    /// The caller must have every one of `scopes`.
+    pub fn all_scopes<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self(Node::AllScopes(scopes.into_iter().map(Into::into).collect()))
+    }
+
+    /// The caller must have at least one of `scopes`.
+    pub fn any_scope<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self(Node::AnyScope(scopes.into_iter().map(Into::into).collect()))
+    }
+
+    /// The caller must have `role`.
+    pub fn role(role: impl Into<String>) -> Self {
+        Self(Node::AnyRole(vec![role.into()]))
+    }
+
+    /// The caller must have at least one of `roles`.
+    pub fn any_role<I, S>(roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self(Node::AnyRole(roles.into_iter().map(Into::into).collect()))
+    }
+
+    /// An application rule; `name` is logged when it refuses.
+    pub fn predicate(
+        name: &'static str,
+        f: impl Fn(&Identity) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self(Node::Predicate(name, Arc::new(f)))
+    }
+
+    /// Every one of `policies`.
+    pub fn all(policies: impl IntoIterator<Item = Policy>) -> Self {
+        Self(Node::All(policies.into_iter().collect()))
+    }
+
+    /// At least one of `policies`.
+    pub fn any(policies: impl IntoIterator<Item = Policy>) -> Self {
+        Self(Node::Any(policies.into_iter().collect()))
+    }
+
+    /// The opposite of `policy`.
+    #[allow(clippy::should_implement_trait)] // a constructor, not `!`
+    pub fn not(policy: Policy) -> Self {
+        Self(Node::Not(Box::new(policy)))
+    }
+
+    /// This and `other`.
+    pub fn and(self, other: Policy) -> Self {
+        Self::all([self, other])
+    }
+
+    /// This or `other`.
+    pub fn or(self, other: Policy) -> Self {
+        Self::any([self, other])
+    }
+
+    /// Checks `identity`. A missing scope is `InsufficientScope` (403 with
+    /// the scopes asked for); anything else is `Forbidden` (403).
+    pub fn check(&self, identity: &Identity) -> Result<(), AuthError> {
+        match &self.0 {
+            Node::Authenticated => Ok(()),
+            Node::AllScopes(scopes) => {
+                if scopes.iter().all(|s| identity.has_scope(s)) {
+                    Ok(())
+                } else {
+                    Err(AuthError::insufficient_scope(scopes))
+                }
+            }
+            Node::AnyScope(scopes) => {
+                if scopes.iter().any(|s| identity.has_scope(s)) {
+                    Ok(())
+                } else {
+                    Err(AuthError::insufficient_scope(scopes))
+                }
+            }
+            Node::AnyRole(roles) => {
+                if roles.iter().any(|r| identity.has_role(r)) {
+                    Ok(())
+                } else {
+                    Err(forbidden("missing_role"))
+                }
+            }
+            Node::Predicate(name, f) => {
+                if f(identity) {
+                    Ok(())
+                } else {
+                    Err(forbidden(name))
+                }
+            }
+            Node::All(ps) => ps.iter().try_for_each(|p| p.check(identity)),
+            Node::Any(ps) => {
+                let mut first_err = None;
+                for p in ps {
+                    match p.check(identity) {
+                        Ok(()) => return Ok(()),
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+                Err(first_err.unwrap_or_else(|| forbidden("empty_any")))
+            }
+            Node::Not(p) => match p.check(identity) {
+                Ok(()) => Err(forbidden("not")),
+                Err(_) => Ok(()),
+            },
+        }
+    }
+}
+
+fn forbidden(reason: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::Forbidden, Scheme::None).with_reason(reason)
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Node::Authenticated => f.write_str("Authenticated"),
+            Node::AllScopes(s) => f.debug_tuple("AllScopes").field(s).finish(),
+            Node::AnyScope(s) => f.debug_tuple("AnyScope").field(s).finish(),
+            Node::AnyRole(r) => f.debug_tuple("AnyRole").field(r).finish(),
+            Node::Predicate(n, _) => f.debug_tuple("Predicate").field(n).finish(),
+            Node::All(p) => f.debug_tuple("All").field(p).finish(),
+            Node::Any(p) => f.debug_tuple("Any").field(p).finish(),
+            Node::Not(p) => f.debug_tuple("Not").field(p).finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::AuthMethod;
+
+    fn id() -> Identity {
+        Identity::new("u", AuthMethod::ApiKey)
+            .with_scopes(["a", "b"])
+            .with_roles(["r"])
+    }
+
+    #[test]
+    fn combinators() {
+        let i = id();
+        assert!(Policy::all_scopes(["a", "b"]).check(&i).is_ok());
+        assert_eq!(
+            Policy::all_scopes(["a", "c"])
+                .check(&i)
+                .unwrap_err()
+                .required_scope(),
+            Some("a c")
+        );
+        assert!(Policy::any_scope(["c", "b"]).check(&i).is_ok());
+        assert!(Policy::any_scope(["c", "d"]).check(&i).is_err());
+        assert!(Policy::role("r").check(&i).is_ok());
+        assert_eq!(
+            Policy::role("x").check(&i).unwrap_err().kind(),
+            AuthErrorKind::Forbidden
+        );
+        assert!(Policy::not(Policy::role("x")).check(&i).is_ok());
+        assert!(Policy::not(Policy::role("r")).check(&i).is_err());
+        assert!(Policy::scope("z").or(Policy::role("r")).check(&i).is_ok());
+        assert!(Policy::scope("a").and(Policy::role("x")).check(&i).is_err());
+        assert!(
+            Policy::predicate("subject_is_u", |i| i.subject() == "u")
+                .check(&i)
+                .is_ok()
+        );
+        let e = Policy::predicate("never", |_| false).check(&i).unwrap_err();
+        assert_eq!(e.reason(), "never");
+        assert!(Policy::any([]).check(&i).is_err());
+        assert!(Policy::all([]).check(&i).is_ok());
+    }
+}
