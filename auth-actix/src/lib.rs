@@ -1,1 +1,17 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod extract;
+mod middleware;
+mod request;
+#[cfg(feature = "rustls")]
+mod tls;
+
+pub use error::{AuthRejection, rejection_response};
+pub use extract::{Auth, MaybeAuth};
+pub use middleware::{RequireAuth, RequireAuthMiddleware};
+pub use request::TlsConnection;
+#[cfg(feature = "rustls")]
+pub use tls::on_connect;
+
+pub use auth_core;

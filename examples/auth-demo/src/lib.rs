@@ -1,1 +1,290 @@
-//! placeholder
+//! The auth-stack demo service, as a library: the binary's `main` and the
+//! conformance suite both start it through [`spawn`].
+//!
+//! DEMO.md (in the design notes) is its public contract: the routes, the
+//! state directory, the status codes and challenges, the same on axum and on
+//! actix-web.
+
+mod app_actix;
+mod app_axum;
+mod state;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use auth_core::api_key::ApiKeyAuthenticator;
+use auth_core::basic::BasicAuthenticator;
+use auth_core::{AnyOf, Guard, Identity};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Serialize;
+
+pub use state::{BasicUserCredentials, Credentials, MAIN_SCOPES, ROTATION_GRACE, STANDARD_SCOPES, TlsFiles};
+
+/// The realm named in every challenge.
+pub const REALM: &str = "demo";
+
+/// Which adapter serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framework {
+    /// auth-tower on axum.
+    Axum,
+    /// auth-actix on actix-web.
+    Actix,
+}
+
+impl std::str::FromStr for Framework {
+    type Err = DemoError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "axum" => Ok(Self::Axum),
+            "actix" => Ok(Self::Actix),
+            other => Err(DemoError::msg(format!(
+                "unknown framework {other:?}: use axum or actix"
+            ))),
+        }
+    }
+}
+
+/// How to start the demo.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// Which adapter serves.
+    pub framework: Framework,
+    /// The plain HTTP listener (port 0 picks a free port).
+    pub http: SocketAddr,
+    /// The TLS listener.
+    pub https: SocketAddr,
+    /// Where keys, certificates and credentials live.
+    pub state_dir: PathBuf,
+    /// Where to write the bound addresses once listening.
+    pub ready_file: Option<PathBuf>,
+    /// The OAuth issuer identifier; default `http://` + the HTTP address.
+    pub issuer: Option<String>,
+    /// Basic lockout: failures allowed within the window (5 in 15 minutes).
+    pub lockout: (usize, Duration),
+    /// How long a verified Basic credential is remembered.
+    pub basic_cache_ttl: Duration,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            framework: Framework::Axum,
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            state_dir: PathBuf::from("./demo-state"),
+            ready_file: None,
+            issuer: None,
+            lockout: (5, Duration::from_secs(15 * 60)),
+            basic_cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why the demo could not start.
+#[derive(Debug)]
+pub struct DemoError(String);
+
+impl DemoError {
+    pub(crate) fn msg(m: impl Into<String>) -> Self {
+        Self(m.into())
+    }
+    /// An error with this message.
+    pub fn msg_pub(m: String) -> Self {
+        Self(m)
+    }
+    pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
+        Self(format!("{}: {e}", path.display()))
+    }
+    pub(crate) fn config(e: auth_core::ConfigError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+/// A running demo. Dropping it stops the servers.
+pub struct Running {
+    /// The bound plain HTTP address.
+    pub http: SocketAddr,
+    /// The bound TLS address.
+    pub https: SocketAddr,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The credentials written to `credentials.json`.
+    pub credentials: Credentials,
+    basic: BasicAuthenticator,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// How many argon2 verifications the Basic authenticator has run.
+    pub fn basic_verifications(&self) -> u64 {
+        self.basic.verification_count()
+    }
+
+    /// Stops the servers and waits for them.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Blocks until the servers stop on their own (e.g. a fatal error).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Everything both apps share.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) guard: Guard,
+}
+
+/// The JSON of a `200` answer from `/v1/*`.
+pub(crate) fn identity_json(id: &Identity) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        subject: &'a str,
+        method: &'a str,
+        scopes: Vec<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    }
+    serde_json::to_vec(&Body {
+        subject: id.subject(),
+        method: id.method().as_str(),
+        scopes: id.scopes().collect(),
+        key_id: id.key_id(),
+        client_id: id.client_id(),
+    })
+    .unwrap_or_default()
+}
+
+/// `GET /healthz`.
+pub(crate) const HEALTHZ_BODY: &[u8] = br#"{"status":"ok"}"#;
+/// Any route that does not exist.
+pub(crate) const NOT_FOUND_BODY: &[u8] =
+    br#"{"type":"about:blank","title":"Not Found","status":404}"#;
+/// A route that exists, with another method.
+pub(crate) const METHOD_NOT_ALLOWED_BODY: &[u8] =
+    br#"{"type":"about:blank","title":"Method Not Allowed","status":405}"#;
+
+fn tls_config(state: &state::ServerState, ca: &Path) -> Result<Arc<rustls::ServerConfig>, DemoError> {
+    let tls = |e: &dyn std::fmt::Display| DemoError::msg(format!("TLS configuration: {e}"));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&state.server_cert)
+        .map_err(|e| tls(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls(&e))?;
+    let key = PrivateKeyDer::from_pem_file(&state.server_key).map_err(|e| tls(&e))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(ca).map_err(|e| tls(&e))? {
+        roots.add(ca.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // Ask every client for a certificate, require none: each route decides.
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| tls(&e))?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| tls(&e))?;
+    Ok(Arc::new(config))
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, DemoError> {
+    let l = TcpListener::bind(addr).map_err(|e| DemoError::msg(format!("bind {addr}: {e}")))?;
+    l.set_nonblocking(true)
+        .map_err(|e| DemoError::msg(format!("bind {addr}: {e}")))?;
+    Ok(l)
+}
+
+/// Starts the demo in the background and returns once both listeners are
+/// bound. Installs no log subscriber (the binary does).
+pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
+    let http = bind(config.http)?;
+    let https = bind(config.https)?;
+    let http_addr = http.local_addr().map_err(|e| DemoError::msg(e.to_string()))?;
+    let https_addr = https.local_addr().map_err(|e| DemoError::msg(e.to_string()))?;
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+
+    std::fs::create_dir_all(&config.state_dir).map_err(|e| DemoError::io(&config.state_dir, e))?;
+    let setup = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DemoError::msg(e.to_string()))?;
+    let state = setup.block_on(state::open(&config.state_dir, &issuer))?;
+    drop(setup);
+
+    let basic = BasicAuthenticator::builder()
+        .users(state.users.iter().cloned())
+        .lockout(config.lockout.0, config.lockout.1)
+        .cache_ttl(config.basic_cache_ttl)
+        .build()
+        .map_err(DemoError::config)?;
+    let authn = AnyOf::new()
+        .or(ApiKeyAuthenticator::new(state.keys.clone()))
+        .or(basic.clone());
+    let guard = Guard::builder(authn)
+        .realm(REALM)
+        .build()
+        .map_err(DemoError::config)?;
+    let tls = tls_config(&state, &config.state_dir.join(&state.credentials.tls.ca))?;
+    let shared = Shared { guard };
+
+    let (stop, thread) = match config.framework {
+        Framework::Axum => app_axum::start(shared, http, https, tls)?,
+        Framework::Actix => app_actix::start(shared, http, https, tls)?,
+    };
+
+    if let Some(path) = &config.ready_file {
+        let ready = serde_json::json!({"http": http_addr.to_string(), "https": https_addr.to_string()});
+        std::fs::write(path, ready.to_string()).map_err(|e| DemoError::io(path, e))?;
+    }
+    Ok(Running {
+        http: http_addr,
+        https: https_addr,
+        state_dir: config.state_dir,
+        credentials: state.credentials,
+        basic,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}

@@ -1,1 +1,104 @@
-fn main() {}
+//! `auth-demo`: every authentication method of auth-stack, on axum or actix-web.
+//!
+//! ```text
+//! cargo run --release -p auth-demo
+//! KEY=$(jq -r .api_keys.main demo-state/credentials.json)
+//! curl -i -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/v1/admin        # 200
+//! curl -i -H "X-API-Key: $(jq -r .api_keys.standard demo-state/credentials.json)" \
+//!      http://127.0.0.1:8080/v1/admin                                            # 403 insufficient_scope
+//! curl -i "http://127.0.0.1:8080/v1/whoami?api_key=$KEY"                         # 400: use a header
+//! PW=$(jq -r .basic_users.alice.password demo-state/credentials.json)
+//! curl -i --cacert demo-state/ca.pem -u "alice:$PW" https://127.0.0.1:8443/v1/reports   # 200
+//! curl -i -u "alice:$PW" http://127.0.0.1:8080/v1/reports                        # 401: TLS required
+//! ```
+//!
+//! Flags: `--framework axum|actix`, `--http ADDR`, `--https ADDR`,
+//! `--state-dir DIR`, `--ready-file FILE`, `--issuer URL`, `--redis URL`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use auth_demo::{DemoConfig, DemoError, Framework};
+
+const USAGE: &str = "usage: auth-demo [--framework axum|actix] [--http ADDR] [--https ADDR]
+                 [--state-dir DIR] [--ready-file FILE] [--redis URL] [--issuer URL]";
+
+fn parse_args() -> Result<DemoConfig, DemoError> {
+    let mut config = DemoConfig::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| DemoError::msg_pub(format!("{flag} needs a value\n{USAGE}")))?;
+        let addr = |v: &str| {
+            v.parse()
+                .map_err(|_| DemoError::msg_pub(format!("{flag}: not an address: {v}")))
+        };
+        match flag.as_str() {
+            "--framework" => config.framework = value.parse::<Framework>()?,
+            "--http" => config.http = addr(&value)?,
+            "--https" => config.https = addr(&value)?,
+            "--state-dir" => config.state_dir = PathBuf::from(value),
+            "--ready-file" => config.ready_file = Some(PathBuf::from(value)),
+            "--issuer" => config.issuer = Some(value),
+            "--redis" => {
+                return Err(DemoError::msg_pub(
+                    "--redis is not available yet: shared state in Redis comes with the rate-limiting work".to_owned(),
+                ));
+            }
+            _ => return Err(DemoError::msg_pub(format!("unknown flag {flag}\n{USAGE}"))),
+        }
+    }
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match parse_args() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("auth-demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let framework = config.framework;
+    let running = match auth_demo::spawn(config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auth-demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        framework = ?framework,
+        http = %running.http,
+        https = %running.https,
+        state_dir = %running.state_dir.display(),
+        "auth-demo listening; credentials in credentials.json"
+    );
+    let ctrl_c = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(tokio::signal::ctrl_c()));
+    match ctrl_c {
+        Ok(Ok(())) => {
+            tracing::info!("stopping");
+            running.stop();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            running.wait();
+            ExitCode::FAILURE
+        }
+    }
+}

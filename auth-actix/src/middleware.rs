@@ -1,0 +1,139 @@
+//! [`RequireAuth`]: the actix-web middleware.
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::HttpMessage;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use auth_core::{Guard, Policy};
+
+use crate::error::rejection_response;
+use crate::request::ActixHead;
+
+/// Lets a request through only if its [`Guard`] accepts it, with the caller's
+/// [`Identity`](auth_core::Identity) in the request extensions. A refusal is
+/// a response (401, 403, 400, 429 or 503), rendered from the core's
+/// [`Rejection`](auth_core::Rejection) exactly as the Tower adapter renders it.
+///
+/// ```
+/// use actix_web::{App, HttpResponse, test, web};
+/// use auth_actix::{Auth, RequireAuth};
+/// use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Environment, NewKey, Pepper};
+/// use auth_core::{Guard, Policy};
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let keys = ApiKeys::in_memory(Pepper::generate());
+/// let (key, _) = keys.issue(NewKey::new("acme", Environment::Test).scopes(["reports:read"])).await.unwrap();
+/// let guard = Guard::builder(ApiKeyAuthenticator::new(keys)).realm("demo").build().unwrap();
+///
+/// let app = test::init_service(App::new().service(
+///     web::resource("/reports")
+///         .wrap(RequireAuth::new(guard).policy(Policy::scope("reports:read")))
+///         .to(|Auth(id): Auth| async move { HttpResponse::Ok().body(id.subject().to_owned()) }),
+/// ))
+/// .await;
+///
+/// let ok = test::TestRequest::get().uri("/reports").insert_header(("x-api-key", key.expose())).to_request();
+/// assert_eq!(test::call_service(&app, ok).await.status(), 200);
+///
+/// let refused = test::call_service(&app, test::TestRequest::get().uri("/reports").to_request()).await;
+/// assert_eq!(refused.status(), 401);
+/// assert_eq!(refused.headers()["www-authenticate"], "Bearer realm=\"demo\"");
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireAuth {
+    guard: Guard,
+}
+
+/// Marks that [`RequireAuth`] ran on this request.
+#[derive(Clone, Debug)]
+pub(crate) struct Checked {
+    pub(crate) guard: Guard,
+}
+
+impl RequireAuth {
+    /// Middleware over `guard`.
+    pub fn new(guard: Guard) -> Self {
+        Self { guard }
+    }
+
+    /// Checks `policy` after authentication.
+    pub fn policy(self, policy: Policy) -> Self {
+        Self {
+            guard: self.guard.with_policy(policy),
+        }
+    }
+
+    /// Lets requests with no credential through without an identity;
+    /// handlers take `Option<Auth>`.
+    pub fn allow_anonymous(self) -> Self {
+        Self {
+            guard: self.guard.allow_anonymous(),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for RequireAuth
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = RequireAuthMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequireAuthMiddleware {
+            service: Rc::new(service),
+            guard: self.guard.clone(),
+        }))
+    }
+}
+
+/// The service [`RequireAuth`] wraps around the inner one.
+pub struct RequireAuthMiddleware<S> {
+    service: Rc<S>,
+    guard: Guard,
+}
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+impl<S, B> Service<ServiceRequest> for RequireAuthMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let head = ActixHead::new(req.request());
+        let guard = self.guard.clone();
+        let service = self.service.clone();
+        Box::pin(async move {
+            match guard.check(&head).await {
+                Ok(identity) => {
+                    {
+                        let mut ext = req.extensions_mut();
+                        if let Some(id) = identity {
+                            ext.insert(id);
+                        }
+                        ext.insert(Checked { guard });
+                    }
+                    service.call(req).await.map(ServiceResponse::map_into_left_body)
+                }
+                Err(rejection) => Ok(req
+                    .into_response(rejection_response(&rejection))
+                    .map_into_right_body()),
+            }
+        })
+    }
+}

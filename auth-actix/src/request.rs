@@ -1,0 +1,69 @@
+//! The [`RequestHead`] view of an actix-web request.
+//!
+//! actix-web's request types are not `Send`; the core's futures are (they
+//! also run under Tower), so the adapter takes an owned snapshot of the head.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::HeaderMap;
+use auth_core::RequestHead;
+
+/// What `on_connect` learned about a TLS connection (see
+/// [`on_connect`](crate::on_connect)).
+#[derive(Clone, Debug, Default)]
+pub struct TlsConnection {
+    /// The client certificate chain (DER, leaf first), if one was presented.
+    pub peer_certificates: Arc<Vec<Vec<u8>>>,
+}
+
+/// An owned snapshot of an actix-web request head.
+pub(crate) struct ActixHead {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    peer: Option<SocketAddr>,
+    tls: Option<TlsConnection>,
+}
+
+impl ActixHead {
+    pub(crate) fn new(req: &HttpRequest) -> Self {
+        let query = req.query_string();
+        Self {
+            method: req.method().as_str().to_owned(),
+            path: req.path().to_owned(),
+            query: (!query.is_empty() || req.uri().query().is_some()).then(|| query.to_owned()),
+            headers: req.headers().clone(),
+            peer: req.peer_addr(),
+            tls: req.conn_data::<TlsConnection>().cloned(),
+        }
+    }
+}
+
+impl RequestHead for ActixHead {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+    fn header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.headers.get_all(name).map(|v| v.as_bytes()).collect()
+    }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+    fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+    fn peer_certificates(&self) -> &[Vec<u8>] {
+        self.tls
+            .as_ref()
+            .map_or(&[], |t| t.peer_certificates.as_slice())
+    }
+}

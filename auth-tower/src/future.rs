@@ -1,0 +1,94 @@
+//! [`ResponseFuture`]: first the decision, then the inner service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use auth_core::{BoxFuture, Identity, Rejection};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::response::rejection_response;
+
+type Check = BoxFuture<'static, (Result<Option<Identity>, Rejection>, Parts)>;
+
+pin_project! {
+    /// The response future of [`RequireAuth`](crate::RequireAuth).
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Checking {
+            check: Check,
+            body: Option<ReqBody>,
+            inner: Option<S>,
+        },
+        Calling {
+            #[pin]
+            fut: S::Future,
+        },
+    }
+}
+
+impl<S, ReqBody> ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(crate) fn new(check: Check, body: ReqBody, inner: S) -> Self {
+        Self {
+            state: State::Checking {
+                check,
+                body: Some(body),
+                inner: Some(inner),
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Checking { check, body, inner } => {
+                    let (decision, mut parts) = ready!(check.as_mut().poll(cx));
+                    match decision {
+                        Err(rejection) => return Poll::Ready(Ok(rejection_response(&rejection))),
+                        Ok(identity) => {
+                            if let Some(id) = identity {
+                                parts.extensions.insert(id);
+                            }
+                            let (Some(body), Some(mut svc)) = (body.take(), inner.take()) else {
+                                // Only reachable if polled after completion.
+                                return Poll::Pending;
+                            };
+                            let fut = svc.call(Request::from_parts(parts, body));
+                            this.state.set(State::Calling { fut });
+                        }
+                    }
+                }
+                StateProj::Calling { fut } => return fut.poll(cx),
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The [`RequestHead`] view of an `http` request, and [`ConnectionInfo`],
+//! what the server loop tells the layer about the connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth_core::RequestHead;
+use http::request::Parts;
+
+/// What the connection a request arrived on looks like: peer address, TLS,
+/// client certificates. [`serve`](crate::serve) inserts it into every
+/// request's extensions; a custom server can do the same.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionInfo {
+    /// The peer's address.
+    pub peer_addr: Option<SocketAddr>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The client certificate chain (DER, leaf first), if one was presented.
+    pub peer_certificates: Arc<Vec<Vec<u8>>>,
+}
+
+/// A request head seen through [`RequestHead`].
+pub(crate) struct HttpHead<'a> {
+    parts: &'a Parts,
+    conn: Option<&'a ConnectionInfo>,
+    peer: Option<SocketAddr>,
+}
+
+impl<'a> HttpHead<'a> {
+    pub(crate) fn new(parts: &'a Parts) -> Self {
+        let conn = parts.extensions.get::<ConnectionInfo>();
+        let peer = conn.and_then(|c| c.peer_addr).or_else(|| axum_peer(parts));
+        Self { parts, conn, peer }
+    }
+}
+
+#[cfg(feature = "axum")]
+fn axum_peer(parts: &Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+#[cfg(not(feature = "axum"))]
+fn axum_peer(_parts: &Parts) -> Option<SocketAddr> {
+    None
+}
+
+impl RequestHead for HttpHead<'_> {
+    fn method(&self) -> &str {
+        self.parts.method.as_str()
+    }
+    fn path(&self) -> &str {
+        self.parts.uri.path()
+    }
+    fn query(&self) -> Option<&str> {
+        self.parts.uri.query()
+    }
+    fn header_values(&self, name: &str) -> Vec<&[u8]> {
+        self.parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
+    }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+    fn is_tls(&self) -> bool {
+        self.conn.is_some_and(|c| c.tls)
+    }
+    fn peer_certificates(&self) -> &[Vec<u8>] {
+        self.conn.map_or(&[], |c| c.peer_certificates.as_slice())
+    }
+}

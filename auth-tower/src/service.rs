@@ -1,0 +1,76 @@
+//! [`RequireAuth`], the service [`RequireAuthLayer`](crate::RequireAuthLayer) builds.
+
+use std::task::{Context, Poll};
+
+use auth_core::Guard;
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{HeaderName, Request, Response};
+use tower_service::Service;
+
+use crate::future::ResponseFuture;
+use crate::request::HttpHead;
+
+/// Authenticates requests before `S` sees them.
+#[derive(Clone, Debug)]
+pub struct RequireAuth<S> {
+    inner: S,
+    guard: Guard,
+}
+
+/// Marks that a [`RequireAuth`] ran on this request (the identity may be
+/// absent when anonymous access is allowed). Extractors use it to tell a
+/// missing layer from an anonymous caller.
+#[derive(Clone, Debug)]
+pub(crate) struct Checked {
+    pub(crate) guard: Guard,
+}
+
+impl<S> RequireAuth<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, guard: Guard) -> Self {
+        Self { inner, guard }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireAuth<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: From<Bytes>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The service that was polled ready is the one that must be called;
+        // keep a fresh clone in its place (tower's poll_ready contract).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let (mut parts, body) = req.into_parts();
+        for name in [AUTHORIZATION, HeaderName::from_static("x-api-key")] {
+            if let http::header::Entry::Occupied(mut e) = parts.headers.entry(name) {
+                for v in e.iter_mut() {
+                    v.set_sensitive(true);
+                }
+            }
+        }
+        let guard = self.guard.clone();
+        let check = Box::pin(async move {
+            let decision = guard.check(&HttpHead::new(&parts)).await;
+            if decision.is_ok() {
+                parts.extensions.insert(Checked {
+                    guard: guard.clone(),
+                });
+            }
+            (decision, parts)
+        });
+        ResponseFuture::new(check, body, inner)
+    }
+}

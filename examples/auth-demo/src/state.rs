@@ -1,0 +1,254 @@
+//! The state directory: written on first start, read back on later starts.
+//!
+//! ```text
+//! credentials.json        what a client needs (plaintext keys and passwords): the demo user's file
+//! ca.pem                  the demo CA, to trust the TLS listener
+//! server.pem server.key   the TLS listener's certificate and key
+//! server/pepper           the API key pepper (server secret)
+//! server/api-keys.json    API key hashes and metadata (no plaintext)
+//! server/basic-users.json argon2id hashes of the Basic users (no plaintext)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use auth_core::api_key::{
+    ApiKeys, Environment, FileKeyStore, KeyTier, NewKey, Pepper,
+};
+use auth_core::basic::{BasicUser, hash_password};
+use serde::{Deserialize, Serialize};
+
+use crate::DemoError;
+
+/// The scopes of the `main` key: everything.
+pub const MAIN_SCOPES: &[&str] = &["reports:read", "reports:write", "admin"];
+/// The scopes of the `standard` key.
+pub const STANDARD_SCOPES: &[&str] = &["reports:read", "reports:write"];
+/// How long `rotated_old` keeps working after the rotation.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `credentials.json`, as DEMO.md describes it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Credentials {
+    /// The issuer of the current run.
+    pub issuer: String,
+    /// API keys by name: main, standard, expired, revoked, rotated_old, rotated_new.
+    pub api_keys: BTreeMap<String, String>,
+    /// Basic users by name.
+    pub basic_users: BTreeMap<String, BasicUserCredentials>,
+    /// Certificates, with paths relative to the state directory.
+    pub tls: TlsFiles,
+}
+
+/// One Basic user's credentials.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BasicUserCredentials {
+    /// The password.
+    pub password: String,
+    /// The scopes the user has.
+    pub scopes: Vec<String>,
+}
+
+/// Certificate files.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The demo CA certificate (PEM): trust it to reach the TLS listener.
+    pub ca: String,
+}
+
+impl Credentials {
+    /// Reads `credentials.json` from `state_dir`.
+    pub fn load(state_dir: &Path) -> Result<Self, DemoError> {
+        let path = state_dir.join("credentials.json");
+        let bytes = std::fs::read(&path).map_err(|e| DemoError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| DemoError::msg(format!("{}: {e}", path.display())))
+    }
+
+    /// An API key by name.
+    pub fn api_key(&self, name: &str) -> &str {
+        self.api_keys.get(name).map_or("", String::as_str)
+    }
+
+    /// A Basic user's password.
+    pub fn password(&self, user: &str) -> &str {
+        self.basic_users.get(user).map_or("", |u| u.password.as_str())
+    }
+}
+
+/// Everything the server side needs from the state directory.
+pub(crate) struct ServerState {
+    pub(crate) keys: ApiKeys,
+    pub(crate) users: Vec<BasicUser>,
+    pub(crate) credentials: Credentials,
+    pub(crate) server_cert: PathBuf,
+    pub(crate) server_key: PathBuf,
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DemoError> {
+    std::fs::write(path, bytes).map_err(|e| DemoError::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| DemoError::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Opens (or creates on first start) the state directory.
+pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoError> {
+    let server_dir = dir.join("server");
+    std::fs::create_dir_all(&server_dir).map_err(|e| DemoError::io(&server_dir, e))?;
+    let pepper_path = server_dir.join("pepper");
+    let first_start = !dir.join("credentials.json").exists();
+    if first_start {
+        // A half-written directory from an interrupted first start is redone.
+        let _ = std::fs::remove_file(server_dir.join("api-keys.json"));
+        write_private(&pepper_path, Pepper::generate().to_base64url().expose())?;
+        write_pki(dir)?;
+    }
+    let pepper_text = std::fs::read_to_string(&pepper_path).map_err(|e| DemoError::io(&pepper_path, e))?;
+    let pepper = Pepper::from_base64url(&pepper_text).map_err(DemoError::config)?;
+    let store = FileKeyStore::open(server_dir.join("api-keys.json")).map_err(DemoError::config)?;
+    let keys = ApiKeys::new(store, pepper);
+    let users_path = server_dir.join("basic-users.json");
+
+    let mut credentials = if first_start {
+        let api_keys = issue_keys(&keys).await?;
+        let mut basic_users = BTreeMap::new();
+        let mut users = Vec::new();
+        for (name, scopes) in [
+            ("alice", &["reports:read", "reports:write"][..]),
+            ("bob", &["reports:read"][..]),
+        ] {
+            let password = random_password();
+            let hash = hash_password(&password).map_err(DemoError::config)?;
+            users.push(BasicUser::new(name, hash).scopes(scopes.iter().copied()));
+            basic_users.insert(
+                name.to_owned(),
+                BasicUserCredentials {
+                    password,
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                },
+            );
+        }
+        let json = serde_json::to_vec_pretty(&users).map_err(|e| DemoError::msg(e.to_string()))?;
+        write_private(&users_path, &json)?;
+        Credentials {
+            issuer: issuer.to_owned(),
+            api_keys,
+            basic_users,
+            tls: TlsFiles {
+                ca: "ca.pem".to_owned(),
+            },
+        }
+    } else {
+        Credentials::load(dir)?
+    };
+    credentials.issuer = issuer.to_owned();
+    let json = serde_json::to_vec_pretty(&credentials).map_err(|e| DemoError::msg(e.to_string()))?;
+    write_private(&dir.join("credentials.json"), &json)?;
+
+    let users_bytes = std::fs::read(&users_path).map_err(|e| DemoError::io(&users_path, e))?;
+    let users: Vec<BasicUser> =
+        serde_json::from_slice(&users_bytes).map_err(|e| DemoError::msg(format!("{}: {e}", users_path.display())))?;
+    Ok(ServerState {
+        keys,
+        users,
+        credentials,
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+    })
+}
+
+async fn issue_keys(keys: &ApiKeys) -> Result<BTreeMap<String, String>, DemoError> {
+    let store_err = |e: auth_core::StoreError| DemoError::msg(e.to_string());
+    let mut out = BTreeMap::new();
+    let new = |scopes: &[&str], tier| {
+        NewKey::new("demo-customer", Environment::Test)
+            .scopes(scopes.iter().copied())
+            .tier(tier)
+    };
+    let (main, _) = keys.issue(new(MAIN_SCOPES, KeyTier::Main)).await.map_err(store_err)?;
+    out.insert("main".to_owned(), main.expose().to_owned());
+    let (standard, _) = keys
+        .issue(new(STANDARD_SCOPES, KeyTier::Standard))
+        .await
+        .map_err(store_err)?;
+    out.insert("standard".to_owned(), standard.expose().to_owned());
+    let (expired, _) = keys
+        .issue(
+            new(STANDARD_SCOPES, KeyTier::Standard)
+                .expires_at(SystemTime::now() - Duration::from_secs(24 * 3600)),
+        )
+        .await
+        .map_err(store_err)?;
+    out.insert("expired".to_owned(), expired.expose().to_owned());
+    let (revoked, rec) = keys
+        .issue(new(STANDARD_SCOPES, KeyTier::Standard))
+        .await
+        .map_err(store_err)?;
+    keys.revoke(&rec.id).await.map_err(store_err)?;
+    out.insert("revoked".to_owned(), revoked.expose().to_owned());
+    let (old, rec) = keys
+        .issue(new(STANDARD_SCOPES, KeyTier::Standard))
+        .await
+        .map_err(store_err)?;
+    let (rotated, _) = keys
+        .rotate(&rec.id, ROTATION_GRACE)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| DemoError::msg("rotated key vanished".to_owned()))?;
+    out.insert("rotated_old".to_owned(), old.expose().to_owned());
+    out.insert("rotated_new".to_owned(), rotated.expose().to_owned());
+    Ok(out)
+}
+
+fn write_pki(dir: &Path) -> Result<(), DemoError> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let pki = |e: rcgen::Error| DemoError::msg(format!("certificate generation: {e}"));
+    let ca_key = KeyPair::generate().map_err(pki)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(pki)?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "auth-stack demo CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).map_err(pki)?;
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).map_err(|e| DemoError::io(dir, e))?;
+    write_private(&dir.join("ca.key"), ca_key.serialize_pem().as_bytes())?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let server_key = KeyPair::generate().map_err(pki)?;
+    let mut server = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])
+    .map_err(pki)?;
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "auth-demo");
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_cert = server.signed_by(&server_key, &issuer).map_err(pki)?;
+    std::fs::write(dir.join("server.pem"), server_cert.pem()).map_err(|e| DemoError::io(dir, e))?;
+    write_private(&dir.join("server.key"), server_key.serialize_pem().as_bytes())?;
+    Ok(())
+}
+
+/// A 24-character password (about 143 bits) from the OS CSPRNG.
+fn random_password() -> String {
+    use rand::Rng;
+    rand::rngs::OsRng
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect()
+}
