@@ -246,12 +246,20 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .unwrap_or_else(|| format!("http://{http_addr}"));
 
     std::fs::create_dir_all(&config.state_dir).map_err(|e| DemoError::io(&config.state_dir, e))?;
-    let setup = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DemoError::msg(e.to_string()))?;
-    let state = setup.block_on(state::open(&config.state_dir, &issuer))?;
-    drop(setup);
+    // The state is set up on a thread of its own, so that `spawn` can be
+    // called from inside an async runtime (the tests do).
+    let state = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| DemoError::msg(e.to_string()))?
+                    .block_on(state::open(&config.state_dir, &issuer))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(DemoError::msg("state setup panicked")))
+    })?;
 
     let basic = BasicAuthenticator::builder()
         .users(state.users.iter().cloned())

@@ -121,6 +121,9 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
         for (name, scopes) in [
             ("alice", &["reports:read", "reports:write"][..]),
             ("bob", &["reports:read"][..]),
+            // A non-ASCII name, to try RFC 7617 charset="UTF-8" normalisation
+            // (send it decomposed, as NFD, and it still matches).
+            ("zo\u{eb}", &["reports:read"][..]),
         ] {
             let password = random_password();
             let hash = hash_password(&password).map_err(DemoError::config)?;
