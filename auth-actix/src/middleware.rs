@@ -40,7 +40,7 @@ use crate::request::ActixHead;
 ///
 /// let refused = test::call_service(&app, test::TestRequest::get().uri("/reports").to_request()).await;
 /// assert_eq!(refused.status(), 401);
-/// assert_eq!(refused.headers()["www-authenticate"], "Bearer realm=\"demo\"");
+/// assert_eq!(refused.headers().get("www-authenticate").unwrap(), "Bearer realm=\"demo\"");
 /// # });
 /// ```
 #[derive(Clone, Debug)]
@@ -128,7 +128,10 @@ where
                         }
                         ext.insert(Checked { guard });
                     }
-                    service.call(req).await.map(ServiceResponse::map_into_left_body)
+                    service
+                        .call(req)
+                        .await
+                        .map(ServiceResponse::map_into_left_body)
                 }
                 Err(rejection) => Ok(req
                     .into_response(rejection_response(&rejection))

@@ -55,13 +55,11 @@ impl Credential {
     /// with `InvalidCredentials` (401) a bearer token outside the RFC 6750
     /// syntax.
     pub fn from_head(head: &dyn RequestHead) -> Result<Self, AuthError> {
-        if let Some(q) = head.query() {
-            if query_has_credential(q) {
-                return Err(invalid_request(
-                    "credential_in_query",
-                    "credentials in the query string are not accepted; send them in the Authorization or X-API-Key header",
-                ));
-            }
+        if head.query().is_some_and(query_has_credential) {
+            return Err(invalid_request(
+                "credential_in_query",
+                "credentials in the query string are not accepted; send them in the Authorization or X-API-Key header",
+            ));
         }
         let auth = head.header_values("authorization");
         let key = head.header_values("x-api-key");

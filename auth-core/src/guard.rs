@@ -186,10 +186,8 @@ impl Guard {
                 )),
             };
         };
-        if let Some(policy) = &self.policy {
-            if let Err(e) = policy.check(&identity) {
-                return Err((e, Some(identity)));
-            }
+        if let Some(Err(e)) = self.policy.as_ref().map(|p| p.check(&identity)) {
+            return Err((e, Some(identity)));
         }
         Ok(Some(identity))
     }

@@ -54,7 +54,9 @@ impl Policy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self(Node::AllScopes(scopes.into_iter().map(Into::into).collect()))
+        Self(Node::AllScopes(
+            scopes.into_iter().map(Into::into).collect(),
+        ))
     }
 
     /// The caller must have at least one of `scopes`.

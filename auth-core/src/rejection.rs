@@ -265,10 +265,7 @@ mod tests {
             (
                 AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None),
                 401,
-                vec![
-                    "Bearer realm=\"r\"",
-                    "Basic realm=\"r\", charset=\"UTF-8\"",
-                ],
+                vec!["Bearer realm=\"r\"", "Basic realm=\"r\", charset=\"UTF-8\""],
             ),
             (
                 AuthError::new(AuthErrorKind::InvalidRequest, Scheme::Bearer),
@@ -293,7 +290,9 @@ mod tests {
             (
                 AuthError::insufficient_scope(["admin", "reports:write"]),
                 403,
-                vec!["Bearer realm=\"r\", error=\"insufficient_scope\", scope=\"admin reports:write\""],
+                vec![
+                    "Bearer realm=\"r\", error=\"insufficient_scope\", scope=\"admin reports:write\"",
+                ],
             ),
             (
                 AuthError::new(AuthErrorKind::Forbidden, Scheme::None),
@@ -317,7 +316,12 @@ mod tests {
             assert_eq!(www(&r), challenges, "{err:?}");
             let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
             assert_eq!(body["status"], status);
-            assert!(body["type"].as_str().unwrap().starts_with("urn:auth-stack:problem:"));
+            assert!(
+                body["type"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("urn:auth-stack:problem:")
+            );
             assert!(!body["title"].as_str().unwrap().is_empty());
             assert!(!body["detail"].as_str().unwrap().is_empty());
             assert_eq!(

@@ -25,7 +25,10 @@ fn missing_layer() -> Response {
         target: "auth_tower",
         "the Auth extractor was used on a route without RequireAuthLayer; add the layer (or route_layer) to this route"
     );
-    (StatusCode::INTERNAL_SERVER_ERROR, "authentication is not configured for this route")
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "authentication is not configured for this route",
+    )
         .into_response()
 }
 

@@ -3,6 +3,9 @@
 //!
 //! The cases themselves live in `tests/`.
 
+// A test harness: a panic here is a failed test, with its message.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -121,10 +124,7 @@ impl Pair {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        let res = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{target}: {e}"));
+        let res = req.send().await.unwrap_or_else(|e| panic!("{target}: {e}"));
         let header = |name: &str| {
             res.headers()
                 .get(name)
@@ -198,7 +198,9 @@ pub fn require_tool(tool: &str) -> Option<std::path::PathBuf> {
             !under_ci(),
             "`{tool}` is missing and CI=true: nothing may be skipped (run ./scripts/test.sh, which installs it)"
         );
-        eprintln!("\n*** SKIPPED: `{tool}` is not installed; run ./scripts/test.sh to install it ***\n");
+        eprintln!(
+            "\n*** SKIPPED: `{tool}` is not installed; run ./scripts/test.sh to install it ***\n"
+        );
     }
     found
 }

@@ -1,6 +1,13 @@
 //! Basic's hardening on both adapters: lockout after 5 failures, and one
 //! argon2 verification per credential within the cache TTL.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: a panic is a failed test
+
 use auth_conformance::{Listener, Pair, basic};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,15 +18,36 @@ async fn five_failures_lock_the_user_even_with_the_right_password() {
     let alice = pair.credentials().password("alice").to_owned();
     let right = basic("bob", &bob);
     // Before: the right password works.
-    let a = pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &right)]).await;
+    let a = pair
+        .send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &right)],
+        )
+        .await;
     assert_eq!(a.status, 200);
     for i in 0..5 {
         let wrong = basic("bob", &format!("wrong-{i}"));
-        let a = pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &wrong)]).await;
+        let a = pair
+            .send(
+                Listener::Tls,
+                "GET",
+                "/v1/whoami",
+                &[("authorization", &wrong)],
+            )
+            .await;
         assert_eq!(a.status, 401, "failure {i}");
     }
     for _ in 0..2 {
-        let a = pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &right)]).await;
+        let a = pair
+            .send(
+                Listener::Tls,
+                "GET",
+                "/v1/whoami",
+                &[("authorization", &right)],
+            )
+            .await;
         assert_eq!(a.status, 429);
         assert!(a.challenges.is_empty());
         let retry: u64 = a.retry_after.as_deref().unwrap().parse().unwrap();
@@ -28,7 +56,12 @@ async fn five_failures_lock_the_user_even_with_the_right_password() {
     }
     // Other users are not affected.
     let a = pair
-        .send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &basic("alice", &alice))])
+        .send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &basic("alice", &alice))],
+        )
         .await;
     assert_eq!(a.status, 200);
 }
@@ -36,17 +69,39 @@ async fn five_failures_lock_the_user_even_with_the_right_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_ends_when_the_window_passes() {
     let dir = tempfile::tempdir().unwrap();
-    let pair = Pair::start_with(dir.path(), |c| c.lockout = (5, std::time::Duration::from_secs(2)));
+    let pair = Pair::start_with(dir.path(), |c| {
+        c.lockout = (5, std::time::Duration::from_secs(2))
+    });
     let bob = pair.credentials().password("bob").to_owned();
     for i in 0..5 {
         let wrong = basic("bob", &format!("wrong-{i}"));
-        pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &wrong)]).await;
+        pair.send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &wrong)],
+        )
+        .await;
     }
     let right = basic("bob", &bob);
-    let a = pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &right)]).await;
+    let a = pair
+        .send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &right)],
+        )
+        .await;
     assert_eq!(a.status, 429);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let a = pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &right)]).await;
+    let a = pair
+        .send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &right)],
+        )
+        .await;
     assert_eq!(a.status, 200);
 }
 
@@ -56,20 +111,47 @@ async fn argon2_runs_once_per_credential_within_the_ttl() {
     let pair = Pair::start(dir.path());
     let alice = basic("alice", pair.credentials().password("alice"));
     let bob = basic("bob", pair.credentials().password("bob"));
-    let before = (pair.axum.basic_verifications(), pair.actix.basic_verifications());
+    let before = (
+        pair.axum.basic_verifications(),
+        pair.actix.basic_verifications(),
+    );
     for _ in 0..25 {
         for cred in [&alice, &bob] {
-            let a = pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", cred)]).await;
+            let a = pair
+                .send(
+                    Listener::Tls,
+                    "GET",
+                    "/v1/whoami",
+                    &[("authorization", cred)],
+                )
+                .await;
             assert_eq!(a.status, 200);
         }
     }
-    let after = (pair.axum.basic_verifications(), pair.actix.basic_verifications());
-    assert_eq!(after.0 - before.0, 2, "axum: one verification per credential");
-    assert_eq!(after.1 - before.1, 2, "actix: one verification per credential");
+    let after = (
+        pair.axum.basic_verifications(),
+        pair.actix.basic_verifications(),
+    );
+    assert_eq!(
+        after.0 - before.0,
+        2,
+        "axum: one verification per credential"
+    );
+    assert_eq!(
+        after.1 - before.1,
+        2,
+        "actix: one verification per credential"
+    );
     // Wrong passwords are never cached: each costs a verification.
     let wrong = basic("alice", "nope");
     for _ in 0..3 {
-        pair.send(Listener::Tls, "GET", "/v1/whoami", &[("authorization", &wrong)]).await;
+        pair.send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &wrong)],
+        )
+        .await;
     }
     assert_eq!(pair.axum.basic_verifications() - after.0, 3);
 }
@@ -86,7 +168,14 @@ async fn concurrent_requests_share_one_verification() {
         let client = pair.client().clone();
         let (url, alice) = (url.clone(), alice.clone());
         tasks.push(tokio::spawn(async move {
-            client.get(url).header("authorization", alice).send().await.unwrap().status().as_u16()
+            client
+                .get(url)
+                .header("authorization", alice)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     for t in tasks {

@@ -171,7 +171,10 @@ mod tests {
         for env in [Environment::Live, Environment::Test] {
             let (key, id) = generate("ask", env);
             let text = key.expose();
-            assert_eq!(text.len(), 3 + 1 + 4 + 1 + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN);
+            assert_eq!(
+                text.len(),
+                3 + 1 + 4 + 1 + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN
+            );
             let parts = parse(text.as_bytes(), "ask").unwrap();
             assert_eq!(parts.environment, env);
             assert_eq!(parts.id, id);
@@ -194,7 +197,10 @@ mod tests {
         bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
         assert_eq!(parse(&bytes, "ask"), Err(FormatError::BadChecksum));
         assert_eq!(parse(b"ask_live_short", "ask"), Err(FormatError::Malformed));
-        assert_eq!(parse(key.expose().as_bytes(), "xyz"), Err(FormatError::Malformed));
+        assert_eq!(
+            parse(key.expose().as_bytes(), "xyz"),
+            Err(FormatError::Malformed)
+        );
         let prod = key.expose().replacen("_live_", "_prod_", 1);
         assert_eq!(parse(prod.as_bytes(), "ask"), Err(FormatError::Malformed));
         assert_eq!(parse(&[0xff, 0xfe], "ask"), Err(FormatError::Malformed));

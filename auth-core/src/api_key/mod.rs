@@ -189,7 +189,9 @@ impl ApiKeys {
     /// Uses `prefix` (2 to 8 lower-case letters) instead of `ask`.
     pub fn with_prefix(self, prefix: &str) -> Result<Self, ConfigError> {
         if !format::valid_prefix(prefix) {
-            return Err(ConfigError::invalid("API key prefix (2 to 8 lower-case letters)"));
+            return Err(ConfigError::invalid(
+                "API key prefix (2 to 8 lower-case letters)",
+            ));
         }
         let inner = Inner {
             store: self.inner.store.clone(),
@@ -286,7 +288,11 @@ impl ApiKeys {
 
     /// Verifies a presented key; `scheme` says how it was presented, which
     /// picks the challenge of a refusal.
-    pub async fn verify(&self, presented: &[u8], scheme: Scheme) -> Result<Arc<KeyRecord>, AuthError> {
+    pub async fn verify(
+        &self,
+        presented: &[u8],
+        scheme: Scheme,
+    ) -> Result<Arc<KeyRecord>, AuthError> {
         let invalid = |reason, detail| {
             AuthError::new(AuthErrorKind::InvalidCredentials, scheme)
                 .with_reason(reason)
@@ -314,7 +320,10 @@ impl ApiKeys {
         let now = unix_now();
         if record.expires_at.is_some_and(|e| e <= now) {
             let (reason, detail) = if record.replaced_by.is_some() {
-                ("key_rotated_out", "the API key was replaced and its grace period has ended")
+                (
+                    "key_rotated_out",
+                    "the API key was replaced and its grace period has ended",
+                )
             } else {
                 ("key_expired", "the API key has expired")
             };
@@ -467,7 +476,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            guard.check(&bearer(expired.expose())).await.unwrap_err().status(),
+            guard
+                .check(&bearer(expired.expose()))
+                .await
+                .unwrap_err()
+                .status(),
             401
         );
 
@@ -481,22 +494,40 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(new_rec.scopes, ["x"]);
-        assert!(guard.check(&bearer(old.expose())).await.is_ok(), "inside grace");
+        assert!(
+            guard.check(&bearer(old.expose())).await.is_ok(),
+            "inside grace"
+        );
         assert!(guard.check(&bearer(new.expose())).await.is_ok());
         // Rotating again with no grace cuts the old one off at once.
-        let (newer, _) = keys.rotate(&new_rec.id, Duration::ZERO).await.unwrap().unwrap();
+        let (newer, _) = keys
+            .rotate(&new_rec.id, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(guard.check(&bearer(new.expose())).await.is_err());
         assert!(guard.check(&bearer(newer.expose())).await.is_ok());
-        assert!(keys.rotate("missing", Duration::ZERO).await.unwrap().is_none());
+        assert!(
+            keys.rotate("missing", Duration::ZERO)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn refusals() {
         let (keys, guard) = setup().await;
-        let (key, _) = keys.issue(NewKey::new("o", Environment::Live)).await.unwrap();
+        let (key, _) = keys
+            .issue(NewKey::new("o", Environment::Live))
+            .await
+            .unwrap();
         // A key from another deployment (other pepper) is unknown here.
         let other = ApiKeys::in_memory(Pepper::generate());
-        let (foreign, _) = other.issue(NewKey::new("o", Environment::Live)).await.unwrap();
+        let (foreign, _) = other
+            .issue(NewKey::new("o", Environment::Live))
+            .await
+            .unwrap();
         for bad in [
             foreign.expose().to_owned(),
             key.expose().replacen("_live_", "_test_", 1),
@@ -532,7 +563,10 @@ mod tests {
         assert!(!text.contains(key.expose()), "no plaintext on disk");
         assert!(text.contains(&rec.id));
         let reopened = ApiKeys::new(FileKeyStore::open(&path).unwrap(), pepper);
-        let found = reopened.verify(key.expose().as_bytes(), Scheme::Bearer).await.unwrap();
+        let found = reopened
+            .verify(key.expose().as_bytes(), Scheme::Bearer)
+            .await
+            .unwrap();
         assert_eq!(found.scopes, ["a"]);
         std::fs::write(&path, "not json").unwrap();
         assert!(FileKeyStore::open(&path).is_err());

@@ -42,7 +42,11 @@ impl std::fmt::Debug for KeyHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A hash of a high-entropy key is not a secret, but there is no need
         // to print all of it.
-        write!(f, "KeyHash({}…)", self.to_hex().get(..8).unwrap_or_default())
+        write!(
+            f,
+            "KeyHash({}…)",
+            self.to_hex().get(..8).unwrap_or_default()
+        )
     }
 }
 
@@ -203,7 +207,12 @@ impl KeyStore for MemoryKeyStore {
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>> {
-        let all = self.read().by_hash.values().map(|r| (**r).clone()).collect();
+        let all = self
+            .read()
+            .by_hash
+            .values()
+            .map(|r| (**r).clone())
+            .collect();
         Box::pin(std::future::ready(Ok(all)))
     }
 }

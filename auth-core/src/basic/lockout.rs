@@ -11,7 +11,10 @@ use crate::error::StoreError;
 /// Counts failed attempts per account and says when an account is locked.
 pub trait LockoutStore: Send + Sync + 'static {
     /// How long `account` stays locked, if it is locked now.
-    fn locked_for<'a>(&'a self, account: &'a str) -> BoxFuture<'a, Result<Option<Duration>, StoreError>>;
+    fn locked_for<'a>(
+        &'a self,
+        account: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>>;
 
     /// Records one failed attempt for `account`.
     fn record_failure<'a>(&'a self, account: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
@@ -49,15 +52,20 @@ impl MemoryLockout {
 }
 
 impl LockoutStore for MemoryLockout {
-    fn locked_for<'a>(&'a self, account: &'a str) -> BoxFuture<'a, Result<Option<Duration>, StoreError>> {
+    fn locked_for<'a>(
+        &'a self,
+        account: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>> {
         let now = Instant::now();
         let locked = self.failures.get(account).and_then(|entry| {
             let mut q = entry.lock().unwrap_or_else(|e| e.into_inner());
             self.prune(&mut q, now);
             if q.len() >= self.max_failures {
                 // Locked until the oldest counted failure leaves the window.
-                q.front()
-                    .map(|first| self.window.saturating_sub(now.saturating_duration_since(*first)))
+                q.front().map(|first| {
+                    self.window
+                        .saturating_sub(now.saturating_duration_since(*first))
+                })
             } else {
                 None
             }

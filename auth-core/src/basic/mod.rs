@@ -293,7 +293,11 @@ impl BasicAuthenticator {
                 .as_ref()
                 .map_or(inner.dummy_hash.as_str(), |u| u.password_hash.as_str());
             let ok = PasswordHash::new(phc)
-                .map(|h| Argon2::default().verify_password(password.expose(), &h).is_ok())
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(password.expose(), &h)
+                        .is_ok()
+                })
                 .unwrap_or(false);
             // An unknown user never passes, whatever the dummy hash says.
             found.filter(|_| ok)
@@ -332,7 +336,10 @@ impl Authenticator for BasicAuthenticator {
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         Box::pin(async move {
             let Credential::Basic(payload) = req.credential() else {
-                return Err(AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None));
+                return Err(AuthError::new(
+                    AuthErrorKind::MissingCredentials,
+                    Scheme::None,
+                ));
             };
             if !self.transport_ok(req.head()) {
                 return Err(AuthError::new(AuthErrorKind::InsecureTransport, Scheme::Basic)
@@ -369,10 +376,11 @@ impl Authenticator for BasicAuthenticator {
                     .await
                     .map_err(|e| (*e).clone())
             };
-            if let Err(e) = &result {
-                if e.kind() == AuthErrorKind::InvalidCredentials {
-                    self.inner.lockout.record_failure(&pair.user).await?;
-                }
+            if result
+                .as_ref()
+                .is_err_and(|e| e.kind() == AuthErrorKind::InvalidCredentials)
+            {
+                self.inner.lockout.record_failure(&pair.user).await?;
             }
             result
         })
@@ -411,7 +419,10 @@ mod tests {
     fn build(lockout: (usize, Duration)) -> (BasicAuthenticator, Guard) {
         let a = BasicAuthenticator::builder()
             .user(BasicUser::new("alice", hash_password("pw").unwrap()).scopes(["s"]))
-            .user(BasicUser::new("r\u{e9}ne", hash_password("caf\u{e9}").unwrap()))
+            .user(BasicUser::new(
+                "r\u{e9}ne",
+                hash_password("caf\u{e9}").unwrap(),
+            ))
             .lockout(lockout.0, lockout.1)
             .build()
             .unwrap();
@@ -446,11 +457,19 @@ mod tests {
     async fn lockout_even_with_right_password() {
         let (_, g) = build((5, Duration::from_secs(900)));
         for _ in 0..5 {
-            assert_eq!(g.check(&basic("alice", "bad")).await.unwrap_err().status(), 401);
+            assert_eq!(
+                g.check(&basic("alice", "bad")).await.unwrap_err().status(),
+                401
+            );
         }
         let r = g.check(&basic("alice", "pw")).await.unwrap_err();
         assert_eq!(r.status(), 429);
-        let retry: u64 = r.header_values("retry-after").next().unwrap().parse().unwrap();
+        let retry: u64 = r
+            .header_values("retry-after")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=900).contains(&retry));
     }
 

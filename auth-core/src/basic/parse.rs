@@ -112,7 +112,10 @@ mod tests {
         assert_eq!(parse(b"QQ=").err(), Some(ParseError::Base64));
         assert_eq!(parse(&b64("nocolon")).err(), Some(ParseError::NoColon));
         assert_eq!(parse(&b64("us\u{0}er:pw")).err(), Some(ParseError::Control));
-        assert_eq!(parse(&b64("user:p\u{7f}w")).err(), Some(ParseError::Control));
+        assert_eq!(
+            parse(&b64("user:p\u{7f}w")).err(),
+            Some(ParseError::Control)
+        );
         assert_eq!(parse(&b64("user:p\nw")).err(), Some(ParseError::Control));
         assert_eq!(parse(&b64(":pw")).err(), Some(ParseError::EmptyUser));
         let latin1 = base64::engine::general_purpose::STANDARD.encode([0x75, 0xe9, b':', b'p']);

@@ -56,7 +56,11 @@ fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .default_service(web::to(|| async {
-        json(StatusCode::NOT_FOUND, "application/problem+json", NOT_FOUND_BODY.to_vec())
+        json(
+            StatusCode::NOT_FOUND,
+            "application/problem+json",
+            NOT_FOUND_BODY.to_vec(),
+        )
     }));
 }
 

@@ -19,8 +19,10 @@ use crate::{
 fn json(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
     let mut res = Response::new(Body::from(body));
     *res.status_mut() = status;
-    res.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     res
 }
 
@@ -46,7 +48,11 @@ pub(crate) fn router(shared: &Shared) -> Router {
         )
         .route("/v1/admin", get(whoami).route_layer(scope("admin")))
         .fallback(|| async {
-            json(StatusCode::NOT_FOUND, "application/problem+json", NOT_FOUND_BODY.to_vec())
+            json(
+                StatusCode::NOT_FOUND,
+                "application/problem+json",
+                NOT_FOUND_BODY.to_vec(),
+            )
         })
         .method_not_allowed_fallback(|| async {
             json(

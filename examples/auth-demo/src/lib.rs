@@ -22,7 +22,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
 
-pub use state::{BasicUserCredentials, Credentials, MAIN_SCOPES, ROTATION_GRACE, STANDARD_SCOPES, TlsFiles};
+pub use state::{
+    BasicUserCredentials, Credentials, MAIN_SCOPES, ROTATION_GRACE, STANDARD_SCOPES, TlsFiles,
+};
 
 /// The realm named in every challenge.
 pub const REALM: &str = "demo";
@@ -199,7 +201,10 @@ pub(crate) const NOT_FOUND_BODY: &[u8] =
 pub(crate) const METHOD_NOT_ALLOWED_BODY: &[u8] =
     br#"{"type":"about:blank","title":"Method Not Allowed","status":405}"#;
 
-fn tls_config(state: &state::ServerState, ca: &Path) -> Result<Arc<rustls::ServerConfig>, DemoError> {
+fn tls_config(
+    state: &state::ServerState,
+    ca: &Path,
+) -> Result<Arc<rustls::ServerConfig>, DemoError> {
     let tls = |e: &dyn std::fmt::Display| DemoError::msg(format!("TLS configuration: {e}"));
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&state.server_cert)
         .map_err(|e| tls(&e))?
@@ -212,11 +217,13 @@ fn tls_config(state: &state::ServerState, ca: &Path) -> Result<Arc<rustls::Serve
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     // Ask every client for a certificate, require none: each route decides.
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| tls(&e))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| tls(&e))?;
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(&e))?
@@ -238,8 +245,12 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, DemoError> {
 pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     let http = bind(config.http)?;
     let https = bind(config.https)?;
-    let http_addr = http.local_addr().map_err(|e| DemoError::msg(e.to_string()))?;
-    let https_addr = https.local_addr().map_err(|e| DemoError::msg(e.to_string()))?;
+    let http_addr = http
+        .local_addr()
+        .map_err(|e| DemoError::msg(e.to_string()))?;
+    let https_addr = https
+        .local_addr()
+        .map_err(|e| DemoError::msg(e.to_string()))?;
     let issuer = config
         .issuer
         .clone()
@@ -283,7 +294,8 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     };
 
     if let Some(path) = &config.ready_file {
-        let ready = serde_json::json!({"http": http_addr.to_string(), "https": https_addr.to_string()});
+        let ready =
+            serde_json::json!({"http": http_addr.to_string(), "https": https_addr.to_string()});
         std::fs::write(path, ready.to_string()).map_err(|e| DemoError::io(path, e))?;
     }
     Ok(Running {

@@ -13,9 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use auth_core::api_key::{
-    ApiKeys, Environment, FileKeyStore, KeyTier, NewKey, Pepper,
-};
+use auth_core::api_key::{ApiKeys, Environment, FileKeyStore, KeyTier, NewKey, Pepper};
 use auth_core::basic::{BasicUser, hash_password};
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +60,8 @@ impl Credentials {
     pub fn load(state_dir: &Path) -> Result<Self, DemoError> {
         let path = state_dir.join("credentials.json");
         let bytes = std::fs::read(&path).map_err(|e| DemoError::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| DemoError::msg(format!("{}: {e}", path.display())))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| DemoError::msg(format!("{}: {e}", path.display())))
     }
 
     /// An API key by name.
@@ -72,7 +71,9 @@ impl Credentials {
 
     /// A Basic user's password.
     pub fn password(&self, user: &str) -> &str {
-        self.basic_users.get(user).map_or("", |u| u.password.as_str())
+        self.basic_users
+            .get(user)
+            .map_or("", |u| u.password.as_str())
     }
 }
 
@@ -108,7 +109,8 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
         write_private(&pepper_path, Pepper::generate().to_base64url().expose())?;
         write_pki(dir)?;
     }
-    let pepper_text = std::fs::read_to_string(&pepper_path).map_err(|e| DemoError::io(&pepper_path, e))?;
+    let pepper_text =
+        std::fs::read_to_string(&pepper_path).map_err(|e| DemoError::io(&pepper_path, e))?;
     let pepper = Pepper::from_base64url(&pepper_text).map_err(DemoError::config)?;
     let store = FileKeyStore::open(server_dir.join("api-keys.json")).map_err(DemoError::config)?;
     let keys = ApiKeys::new(store, pepper);
@@ -150,12 +152,13 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
         Credentials::load(dir)?
     };
     credentials.issuer = issuer.to_owned();
-    let json = serde_json::to_vec_pretty(&credentials).map_err(|e| DemoError::msg(e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(&credentials).map_err(|e| DemoError::msg(e.to_string()))?;
     write_private(&dir.join("credentials.json"), &json)?;
 
     let users_bytes = std::fs::read(&users_path).map_err(|e| DemoError::io(&users_path, e))?;
-    let users: Vec<BasicUser> =
-        serde_json::from_slice(&users_bytes).map_err(|e| DemoError::msg(format!("{}: {e}", users_path.display())))?;
+    let users: Vec<BasicUser> = serde_json::from_slice(&users_bytes)
+        .map_err(|e| DemoError::msg(format!("{}: {e}", users_path.display())))?;
     Ok(ServerState {
         keys,
         users,
@@ -173,7 +176,10 @@ async fn issue_keys(keys: &ApiKeys) -> Result<BTreeMap<String, String>, DemoErro
             .scopes(scopes.iter().copied())
             .tier(tier)
     };
-    let (main, _) = keys.issue(new(MAIN_SCOPES, KeyTier::Main)).await.map_err(store_err)?;
+    let (main, _) = keys
+        .issue(new(MAIN_SCOPES, KeyTier::Main))
+        .await
+        .map_err(store_err)?;
     out.insert("main".to_owned(), main.expose().to_owned());
     let (standard, _) = keys
         .issue(new(STANDARD_SCOPES, KeyTier::Standard))
@@ -242,7 +248,10 @@ fn write_pki(dir: &Path) -> Result<(), DemoError> {
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let server_cert = server.signed_by(&server_key, &issuer).map_err(pki)?;
     std::fs::write(dir.join("server.pem"), server_cert.pem()).map_err(|e| DemoError::io(dir, e))?;
-    write_private(&dir.join("server.key"), server_key.serialize_pem().as_bytes())?;
+    write_private(
+        &dir.join("server.key"),
+        server_key.serialize_pem().as_bytes(),
+    )?;
     Ok(())
 }
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of auth-stack. Installs what the tests need when it is
+# missing (curl, openssl: Debian packages), then runs:
+#   - every unit, integration and doc test of the workspace (the conformance
+#     suite starts the demo on axum and on actix-web, over HTTP and TLS);
+#   - every criterion benchmark once, in test mode, so they keep working.
+# Under CI=true no test may skip for a missing tool: a missing tool fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "scripts/test.sh: installing ${need[*]}" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+
+cargo test --workspace --locked
+cargo test -p auth-benches --benches --locked

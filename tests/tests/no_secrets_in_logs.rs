@@ -1,0 +1,101 @@
+//! Runs requests with every demo credential through both adapters with
+//! tracing captured at TRACE level, then looks for the credentials in the log
+//! output and in the `Debug` strings of everything that carried them.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: a panic is a failed test
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use auth_conformance::{Listener, Pair, basic};
+use auth_core::{Credential, Secret, SimpleRequest};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_reaches_logs_or_debug_output() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    let creds = pair.credentials().clone();
+    let mut secrets: Vec<String> = creds.api_keys.values().cloned().collect();
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    for key in creds.api_keys.values() {
+        headers.push(("authorization", format!("Bearer {key}")));
+        headers.push(("x-api-key", key.clone()));
+    }
+    for (user, u) in &creds.basic_users {
+        secrets.push(u.password.clone());
+        let header = basic(user, &u.password);
+        // The base64 form carries the password too.
+        secrets.push(header.trim_start_matches("Basic ").to_owned());
+        headers.push(("authorization", header));
+        let wrong = basic(user, "wrong-password-xyz");
+        secrets.push("wrong-password-xyz".to_owned());
+        headers.push(("authorization", wrong));
+    }
+    for (name, value) in &headers {
+        for listener in [Listener::Plain, Listener::Tls] {
+            for path in ["/v1/whoami", "/v1/admin", "/v1/reports"] {
+                pair.send(listener, "GET", path, &[(name, value.as_str())])
+                    .await;
+            }
+        }
+    }
+    // A key in the query string is refused; the refusal must not log it.
+    let main = creds.api_key("main");
+    pair.send(
+        Listener::Plain,
+        "GET",
+        &format!("/v1/whoami?api_key={main}"),
+        &[],
+    )
+    .await;
+
+    // Debug output of the types that carry credentials.
+    let mut debug = String::new();
+    for (name, value) in &headers {
+        let req = SimpleRequest::get("/").tls(true).header(name, value);
+        debug.push_str(&format!("{:?}\n", Credential::from_head(&req)));
+        debug.push_str(&format!("{:?}\n", Secret::from(value.as_str())));
+    }
+
+    pair.axum.stop();
+    pair.actix.stop();
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("auth_core::decision"),
+        "decision events were captured"
+    );
+    assert!(logs.contains("outcome=\"allow\"") && logs.contains("outcome=\"deny\""));
+    for s in &secrets {
+        assert!(!logs.contains(s.as_str()), "a credential reached the logs");
+        assert!(
+            !debug.contains(s.as_str()),
+            "a credential reached Debug output"
+        );
+    }
+}
