@@ -96,6 +96,18 @@ pub enum Scheme {
     None,
 }
 
+impl Scheme {
+    /// `bearer`, `basic`, `x-api-key` or `none`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "bearer",
+            Self::Basic => "basic",
+            Self::ApiKeyHeader => "x-api-key",
+            Self::None => "none",
+        }
+    }
+}
+
 /// A refused request: opaque, with a [`kind`](Self::kind).
 #[derive(Clone)]
 pub struct AuthError(Box<Inner>);

@@ -132,6 +132,7 @@ impl Guard {
                 tracing::info!(
                     target: "auth_core::decision",
                     outcome = "deny",
+                    scheme = err.scheme().as_str(),
                     kind = err.kind().code(),
                     reason = err.reason(),
                     status = err.status(),
