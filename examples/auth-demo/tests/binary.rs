@@ -42,10 +42,11 @@ fn start(framework: &str, state: &Path) -> Demo {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
-        if let Ok(t) = std::fs::read_to_string(&ready) {
-            if !t.is_empty() {
-                break t;
-            }
+        if let Some(t) = std::fs::read_to_string(&ready)
+            .ok()
+            .filter(|t| !t.is_empty())
+        {
+            break t;
         }
         assert!(Instant::now() < deadline, "no ready file");
         std::thread::sleep(Duration::from_millis(50));
