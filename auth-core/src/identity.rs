@@ -13,7 +13,11 @@
 //! ```
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::SystemTime;
+
+/// The verified claims of a token.
+pub type Claims = serde_json::Map<String, serde_json::Value>;
 
 /// How the caller proved who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,6 +69,9 @@ pub struct Identity {
     key_id: Option<String>,
     client_id: Option<String>,
     expires_at: Option<SystemTime>,
+    cert_thumbprint: Option<String>,
+    actors: Vec<String>,
+    claims: Option<Arc<Claims>>,
 }
 
 impl Identity {
@@ -78,6 +85,9 @@ impl Identity {
             key_id: None,
             client_id: None,
             expires_at: None,
+            cert_thumbprint: None,
+            actors: Vec::new(),
+            claims: None,
         }
     }
 
@@ -122,6 +132,41 @@ impl Identity {
     pub fn with_expiry(mut self, at: SystemTime) -> Self {
         self.expires_at = Some(at);
         self
+    }
+
+    /// Sets the certificate thumbprint the credential is bound to
+    /// (RFC 8705 `cnf.x5t#S256`, base64url of SHA-256 of the DER).
+    pub fn with_cert_thumbprint(mut self, x5t_s256: impl Into<String>) -> Self {
+        self.cert_thumbprint = Some(x5t_s256.into());
+        self
+    }
+
+    /// Sets the actor chain of a delegated token (RFC 8693 `act`), the
+    /// current actor first.
+    pub fn with_actors(mut self, actors: Vec<String>) -> Self {
+        self.actors = actors;
+        self
+    }
+
+    /// Attaches the verified claims of a token.
+    pub fn with_claims(mut self, claims: Arc<Claims>) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    /// The certificate thumbprint the credential is bound to, if any.
+    pub fn cert_thumbprint(&self) -> Option<&str> {
+        self.cert_thumbprint.as_deref()
+    }
+
+    /// The actor chain of a delegated token, current actor first.
+    pub fn actors(&self) -> &[String] {
+        &self.actors
+    }
+
+    /// The verified claims, for token-based methods.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_deref()
     }
 
     /// The subject: a user name, key owner, `sub` claim or SPIFFE ID.

@@ -14,6 +14,8 @@ pub mod secret;
 pub mod api_key;
 #[cfg(feature = "basic")]
 pub mod basic;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 
 mod mac;
 
@@ -21,7 +23,7 @@ pub use authenticate::{AllOf, AnyOf, AuthRequest, Authenticator, BoxFuture};
 pub use credentials::Credential;
 pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, Scheme, StoreError};
 pub use guard::{Guard, GuardBuilder};
-pub use identity::{AuthMethod, Identity};
+pub use identity::{AuthMethod, Claims, Identity};
 pub use policy::Policy;
 pub use rejection::{Challenge, Rejection};
 pub use request::{RequestHead, SimpleRequest, TrustedProxies};

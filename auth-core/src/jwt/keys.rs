@@ -1,0 +1,327 @@
+//! Verification keys, each bound to the algorithms it may verify.
+//!
+//! A key is never used with an algorithm it was not bound to: an RSA or EC
+//! public key can never act as an HMAC secret (RFC 8725 §3.1), and HMAC
+//! secrets shorter than the hash output are refused (RFC 8725 §3.5).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+use crate::error::ConfigError;
+use crate::secret::Secret;
+
+/// The longest `kid` accepted, in bytes.
+pub(crate) const MAX_KID_LEN: usize = 256;
+
+/// A verification key and the algorithms it is bound to.
+#[derive(Clone)]
+pub struct JwtKey {
+    kid: Option<String>,
+    algorithms: Vec<Algorithm>,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_hmac(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+fn is_rsa(alg: Algorithm) -> bool {
+    matches!(
+        alg,
+        Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512
+    )
+}
+
+fn min_hmac_len(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+impl JwtKey {
+    /// An HMAC secret for `alg` (HS256, HS384 or HS512); at least as long as
+    /// the hash output (32, 48, 64 bytes).
+    pub fn hmac(secret: &Secret, alg: Algorithm) -> Result<Self, ConfigError> {
+        if !is_hmac(alg) {
+            return Err(ConfigError::invalid("an HMAC secret can only be bound to HS256, HS384 or HS512"));
+        }
+        if secret.len() < min_hmac_len(alg) {
+            return Err(ConfigError::invalid(
+                "HMAC secret shorter than the hash output (RFC 8725 §3.5: at least 32 bytes for HS256)",
+            ));
+        }
+        let key = DecodingKey::from_secret(secret.expose())
+            .map_err(|e| ConfigError::parse("HMAC secret", e))?;
+        Ok(Self {
+            kid: None,
+            algorithms: vec![alg],
+            key,
+        })
+    }
+
+    /// A public key in PEM (SubjectPublicKeyInfo, or a certificate's key for
+    /// RSA) for `alg`, which must be an RSA, EC or EdDSA algorithm.
+    pub fn from_pem(pem: &[u8], alg: Algorithm) -> Result<Self, ConfigError> {
+        let key = match alg {
+            a if is_rsa(a) => DecodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+            _ => {
+                return Err(ConfigError::invalid(
+                    "a public key can never be an HMAC secret (RFC 8725 §3.1)",
+                ));
+            }
+        }
+        .map_err(|e| ConfigError::parse("public key PEM", e))?;
+        Ok(Self {
+            kid: None,
+            algorithms: vec![alg],
+            key,
+        })
+    }
+
+    /// A key from a JWK. Its `alg` (or, without one, its type and curve)
+    /// binds it; `allowed` narrows further. Symmetric (`oct`) keys are
+    /// accepted only with an explicit HMAC `alg` and `allow_symmetric`.
+    pub fn from_jwk(jwk: &Jwk, allowed: &[Algorithm], allow_symmetric: bool) -> Result<Self, ConfigError> {
+        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            return Err(ConfigError::invalid("JWK is for encryption (use: enc)"));
+        }
+        let stated = match jwk.common.key_algorithm {
+            // The signature algorithms' names are their variant names;
+            // encryption ones (RSA-OAEP, …) parse as no `Algorithm`.
+            Some(ka) => Some(
+                Algorithm::from_str(&format!("{ka:?}"))
+                    .map_err(|_| ConfigError::invalid("JWK alg is not a signature algorithm"))?,
+            ),
+            None => None,
+        };
+        let inferred: Vec<Algorithm> = match &jwk.algorithm {
+            AlgorithmParameters::EllipticCurve(p) => match p.curve {
+                EllipticCurve::P256 => vec![Algorithm::ES256],
+                EllipticCurve::P384 => vec![Algorithm::ES384],
+                _ => Vec::new(),
+            },
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                vec![Algorithm::EdDSA]
+            }
+            AlgorithmParameters::RSA(_) => vec![
+                Algorithm::RS256,
+                Algorithm::RS384,
+                Algorithm::RS512,
+                Algorithm::PS256,
+                Algorithm::PS384,
+                Algorithm::PS512,
+            ],
+            AlgorithmParameters::OctetKey(_) if allow_symmetric => stated.into_iter().collect(),
+            _ => Vec::new(),
+        };
+        let algorithms: Vec<Algorithm> = inferred
+            .into_iter()
+            .filter(|a| stated.is_none_or(|s| s == *a))
+            .filter(|a| allowed.contains(a))
+            .collect();
+        if algorithms.is_empty() {
+            return Err(ConfigError::invalid("JWK fits no allowed algorithm"));
+        }
+        if let AlgorithmParameters::OctetKey(p) = &jwk.algorithm {
+            let len = base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                p.value.trim_end_matches('='),
+            )
+            .map_or(0, |b| b.len());
+            if algorithms.iter().any(|a| len < min_hmac_len(*a)) {
+                return Err(ConfigError::invalid("HMAC secret shorter than the hash output"));
+            }
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| ConfigError::parse("JWK", e))?;
+        let kid = jwk.common.key_id.clone();
+        if kid.as_deref().is_some_and(|k| !valid_kid(k)) {
+            return Err(ConfigError::invalid("JWK kid (too long or not printable ASCII)"));
+        }
+        Ok(Self {
+            kid,
+            algorithms,
+            key,
+        })
+    }
+
+    /// Names the key (`kid`).
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// The key id, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The algorithms the key may verify.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    pub(crate) fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
+}
+
+/// A `kid` is only a lookup key: bounded length, printable ASCII.
+pub(crate) fn valid_kid(kid: &str) -> bool {
+    !kid.is_empty() && kid.len() <= MAX_KID_LEN && kid.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// The keys of one issuer, by `kid`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeySet {
+    by_kid: HashMap<String, Arc<JwtKey>>,
+    unnamed: Vec<Arc<JwtKey>>,
+}
+
+impl KeySet {
+    pub(crate) fn from_keys(keys: impl IntoIterator<Item = JwtKey>) -> Self {
+        let mut set = Self::default();
+        for k in keys {
+            set.insert(k);
+        }
+        set
+    }
+
+    fn insert(&mut self, key: JwtKey) {
+        match key.kid.clone() {
+            Some(kid) => {
+                self.by_kid.insert(kid, Arc::new(key));
+            }
+            None => self.unnamed.push(Arc::new(key)),
+        }
+    }
+
+    /// Parses a JWKS document, keeping the keys that can verify one of
+    /// `allowed` and skipping the rest (`use: enc`, unknown types, symmetric
+    /// keys, unsupported curves) without failing the whole set. Returns the
+    /// set and how many keys were skipped.
+    pub(crate) fn from_jwks(bytes: &[u8], allowed: &[Algorithm]) -> Result<(Self, usize), String> {
+        let doc: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("JWKS is not JSON: {e}"))?;
+        let keys = doc
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or_else(|| "JWKS has no \"keys\" array".to_owned())?;
+        let mut set = Self::default();
+        let mut skipped = 0;
+        for raw in keys {
+            let parsed = serde_json::from_value::<Jwk>(raw.clone())
+                .ok()
+                .and_then(|jwk| JwtKey::from_jwk(&jwk, allowed, false).ok());
+            match parsed {
+                Some(k) => set.insert(k),
+                None => skipped += 1,
+            }
+        }
+        Ok((set, skipped))
+    }
+
+    pub(crate) fn merge(&mut self, other: &KeySet) {
+        for (kid, k) in &other.by_kid {
+            self.by_kid.entry(kid.clone()).or_insert_with(|| k.clone());
+        }
+        self.unnamed.extend(other.unnamed.iter().cloned());
+    }
+
+    pub(crate) fn get(&self, kid: &str) -> Option<&Arc<JwtKey>> {
+        self.by_kid.get(kid)
+    }
+
+    pub(crate) fn contains_kid(&self, kid: &str) -> bool {
+        self.by_kid.contains_key(kid)
+    }
+
+    /// Keys without a `kid` that may verify `alg`, then named ones if there
+    /// is no unnamed candidate (a token without `kid` against an issuer with
+    /// a single key).
+    pub(crate) fn candidates(&self, alg: Algorithm) -> Vec<Arc<JwtKey>> {
+        let fits = |k: &&Arc<JwtKey>| k.algorithms.contains(&alg);
+        let unnamed: Vec<_> = self.unnamed.iter().filter(fits).cloned().collect();
+        if !unnamed.is_empty() {
+            return unnamed;
+        }
+        self.by_kid.values().filter(fits).cloned().collect()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_kid.is_empty() && self.unnamed.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_kid.len() + self.unnamed.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_rules() {
+        assert!(JwtKey::hmac(&Secret::new(vec![1; 31]), Algorithm::HS256).is_err());
+        assert!(JwtKey::hmac(&Secret::new(vec![]), Algorithm::HS256).is_err());
+        assert!(JwtKey::hmac(&Secret::new(vec![1; 32]), Algorithm::HS256).is_ok());
+        assert!(JwtKey::hmac(&Secret::new(vec![1; 32]), Algorithm::HS512).is_err());
+        assert!(JwtKey::hmac(&Secret::new(vec![1; 64]), Algorithm::RS256).is_err());
+    }
+
+    #[test]
+    fn public_key_is_never_hmac() {
+        assert!(JwtKey::from_pem(b"-----BEGIN PUBLIC KEY-----", Algorithm::HS256).is_err());
+    }
+
+    #[test]
+    fn jwks_skips_what_cannot_verify() {
+        let doc = br#"{"keys":[
+            {"kty":"EC","crv":"P-256","kid":"ok","alg":"ES256",
+             "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty":"EC","crv":"P-256","kid":"enc","use":"enc",
+             "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty":"oct","kid":"sym","alg":"HS256","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"},
+            {"kty":"RSA","kid":"rsa-enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"},
+            {"kty":"weird","kid":"w"},
+            {"kty":"EC","crv":"P-521","kid":"p521","x":"AA","y":"AA"}
+        ]}"#;
+        let (set, skipped) = KeySet::from_jwks(doc, &[Algorithm::ES256, Algorithm::RS256, Algorithm::HS256]).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.contains_kid("ok"));
+        assert_eq!(skipped, 5);
+        assert!(KeySet::from_jwks(b"[]", &[Algorithm::ES256]).is_err());
+        assert!(KeySet::from_jwks(b"{\"keys\":1}", &[Algorithm::ES256]).is_err());
+    }
+
+    #[test]
+    fn kid_bounds() {
+        assert!(valid_kid("abc-123_x"));
+        assert!(!valid_kid(""));
+        assert!(!valid_kid(&"a".repeat(257)));
+        assert!(!valid_kid("a\nb"));
+        assert!(!valid_kid("é"));
+    }
+}

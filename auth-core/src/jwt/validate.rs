@@ -1,0 +1,202 @@
+//! What is checked before any signature work: size, syntax, the header
+//! (`alg`, `kid`, `typ`, `crit`) and the JSON types of the claims.
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use jsonwebtoken::Algorithm;
+use serde_json::{Map, Value};
+
+use super::keys::valid_kid;
+
+/// A refusal reason code and its problem detail.
+pub(crate) type Refusal = (&'static str, &'static str);
+
+/// The parts of a token read before verification.
+#[derive(Debug)]
+pub(crate) struct Unverified {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    pub(crate) typ: Option<String>,
+    pub(crate) iss: String,
+}
+
+/// Whether `token` has the shape of a JWS compact serialisation: three
+/// non-empty base64url segments.
+pub(crate) fn looks_like_jwt(token: &[u8]) -> bool {
+    let mut dots = 0;
+    for b in token {
+        match b {
+            b'.' => dots += 1,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+            _ => return false,
+        }
+    }
+    dots == 2
+}
+
+fn b64_json(segment: &[u8], what: Refusal) -> Result<Map<String, Value>, Refusal> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| what)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(what),
+    }
+}
+
+/// Normalises a `typ` value: case-insensitive, `application/` optional
+/// (RFC 7515 §4.1.9).
+pub(crate) fn normalise_typ(typ: &str) -> String {
+    let lower = typ.to_ascii_lowercase();
+    lower
+        .strip_prefix("application/")
+        .map_or(lower.clone(), str::to_owned)
+}
+
+/// Reads and checks the header and the claims' JSON types.
+pub(crate) fn inspect(token: &[u8], max_len: usize) -> Result<Unverified, Refusal> {
+    if token.len() > max_len {
+        return Err(("token_too_large", "the token is too large"));
+    }
+    if !looks_like_jwt(token) {
+        return Err(("malformed_jwt", "the token is not a well-formed JWT"));
+    }
+    let mut parts = token.split(|b| *b == b'.');
+    let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(("malformed_jwt", "the token is not a well-formed JWT"));
+    };
+    if signature.is_empty() {
+        return Err(("missing_signature", "the token is not signed"));
+    }
+    let header = b64_json(header, ("malformed_header", "the token header is malformed"))?;
+    let alg = match header.get("alg") {
+        Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => {
+            return Err(("alg_none", "unsigned tokens are not accepted"));
+        }
+        Some(Value::String(a)) => Algorithm::from_str(a)
+            .map_err(|_| ("unsupported_alg", "the token's algorithm is not supported"))?,
+        _ => return Err(("malformed_header", "the token header is malformed")),
+    };
+    if header.contains_key("crit") {
+        // No JWS extension is understood here, so every critical one is unknown.
+        return Err(("unsupported_crit", "the token uses a critical header extension that is not supported"));
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) if valid_kid(k) => Some(k.clone()),
+        Some(_) => return Err(("bad_kid", "the token's key id is malformed")),
+    };
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(t)) => Some(normalise_typ(t)),
+        Some(_) => return Err(("malformed_header", "the token header is malformed")),
+    };
+    // jku, x5u, x5c and jwk are never read: keys come only from configuration.
+    let claims = b64_json(payload, ("malformed_claims", "the token claims are malformed"))?;
+    check_claim_types(&claims)?;
+    let iss = match claims.get("iss") {
+        Some(Value::String(i)) => i.clone(),
+        _ => return Err(("missing_iss", "the token has no issuer")),
+    };
+    Ok(Unverified { alg, kid, typ, iss })
+}
+
+const BAD_TYPE: Refusal = ("bad_claim_type", "a token claim has the wrong type");
+
+fn is_string_list(v: &Value) -> bool {
+    v.as_array()
+        .is_some_and(|a| a.iter().all(Value::is_string))
+}
+
+/// Claims of the wrong JSON type are refused, not ignored.
+pub(crate) fn check_claim_types(claims: &Map<String, Value>) -> Result<(), Refusal> {
+    for (name, value) in claims {
+        let ok = match name.as_str() {
+            "iss" | "sub" | "jti" | "scope" | "client_id" | "azp" => value.is_string(),
+            "exp" | "nbf" | "iat" => value.is_u64(),
+            "aud" | "scp" => value.is_string() || is_string_list(value),
+            "cnf" | "act" => value.is_object(),
+            _ => true,
+        };
+        if !ok {
+            return Err(BAD_TYPE);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(v: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    }
+
+    fn token(header: &str, claims: &str) -> Vec<u8> {
+        format!("{}.{}.c2ln", b64(header), b64(claims)).into_bytes()
+    }
+
+    const CLAIMS: &str = r#"{"iss":"i","sub":"s","exp":4102444800}"#;
+
+    #[test]
+    fn none_in_every_spelling() {
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            let t = token(&format!(r#"{{"alg":"{alg}"}}"#), CLAIMS);
+            assert_eq!(inspect(&t, 8192).unwrap_err().0, "alg_none");
+        }
+    }
+
+    #[test]
+    fn header_rules() {
+        let ok = inspect(&token(r#"{"alg":"ES256","kid":"k","typ":"application/AT+JWT"}"#, CLAIMS), 8192).unwrap();
+        assert_eq!(ok.alg, Algorithm::ES256);
+        assert_eq!(ok.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(ok.iss, "i");
+        let cases = [
+            (r#"{"alg":"ES256","crit":["exp"],"exp":1}"#, "unsupported_crit"),
+            (r#"{"alg":"XX256"}"#, "unsupported_alg"),
+            (r#"{"alg":5}"#, "malformed_header"),
+            (r#"{"alg":"ES256","kid":"../../../etc/passwd\n"}"#, "bad_kid"),
+            (r#"{"alg":"ES256","kid":7}"#, "bad_kid"),
+            (r#"["alg"]"#, "malformed_header"),
+        ];
+        for (h, reason) in cases {
+            assert_eq!(inspect(&token(h, CLAIMS), 8192).unwrap_err().0, reason, "{h}");
+        }
+    }
+
+    #[test]
+    fn claim_types() {
+        let h = r#"{"alg":"ES256"}"#;
+        for c in [
+            r#"{"iss":"i","exp":"4102444800"}"#,
+            r#"{"iss":"i","exp":1.5}"#,
+            r#"{"iss":"i","exp":-1}"#,
+            r#"{"iss":"i","nbf":"0"}"#,
+            r#"{"iss":"i","aud":[1]}"#,
+            r#"{"iss":"i","sub":{}}"#,
+            r#"{"iss":"i","scope":["a"]}"#,
+            r#"{"iss":"i","cnf":"x"}"#,
+        ] {
+            assert_eq!(inspect(&token(h, c), 8192).unwrap_err().0, "bad_claim_type", "{c}");
+        }
+        assert_eq!(inspect(&token(h, r#"{"iss":7}"#), 8192).unwrap_err().0, "bad_claim_type");
+        assert_eq!(inspect(&token(h, r#"{"sub":"x"}"#), 8192).unwrap_err().0, "missing_iss");
+    }
+
+    #[test]
+    fn shape_and_size() {
+        assert_eq!(inspect(b"a.b", 8192).unwrap_err().0, "malformed_jwt");
+        assert_eq!(inspect(b"a.b.c.d", 8192).unwrap_err().0, "malformed_jwt");
+        assert_eq!(inspect(b"a+b.c.d", 8192).unwrap_err().0, "malformed_jwt");
+        let stripped = format!("{}.{}.", b64(r#"{"alg":"ES256"}"#), b64(CLAIMS));
+        assert_eq!(inspect(stripped.as_bytes(), 8192).unwrap_err().0, "missing_signature");
+        let big = vec![b'a'; 100_000];
+        assert_eq!(inspect(&big, 8192).unwrap_err().0, "token_too_large");
+        assert!(looks_like_jwt(b"a.b.c"));
+        assert!(!looks_like_jwt(b"ask_live_x"));
+    }
+}
