@@ -285,8 +285,13 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let cc = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
     cc.split(',').find_map(|d| {
         let d = d.trim();
-        let v = d.strip_prefix("max-age=").or_else(|| d.strip_prefix("s-maxage="))?;
-        v.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs)
+        let v = d
+            .strip_prefix("max-age=")
+            .or_else(|| d.strip_prefix("s-maxage="))?;
+        v.trim_matches('"')
+            .parse::<u64>()
+            .ok()
+            .map(Duration::from_secs)
     })
 }
 
@@ -309,14 +314,21 @@ async fn get_limited(
     let mut body = Vec::new();
     while let Some(chunk) = res.chunk().await.map_err(|e| format!("{url}: {e}"))? {
         if body.len() + chunk.len() > cfg.max_document {
-            return Err(format!("{url}: document larger than {} bytes", cfg.max_document));
+            return Err(format!(
+                "{url}: document larger than {} bytes",
+                cfg.max_document
+            ));
         }
         body.extend_from_slice(&chunk);
     }
     Ok((body, age))
 }
 
-async fn discover(client: &reqwest::Client, issuer: &str, cfg: &JwksConfig) -> Result<String, String> {
+async fn discover(
+    client: &reqwest::Client,
+    issuer: &str,
+    cfg: &JwksConfig,
+) -> Result<String, String> {
     let base = issuer.trim_end_matches('/');
     // OIDC discovery appends; RFC 8414 inserts the well-known part before the path.
     let mut urls = vec![format!("{base}/.well-known/openid-configuration")];
@@ -324,7 +336,9 @@ async fn discover(client: &reqwest::Client, issuer: &str, cfg: &JwksConfig) -> R
         let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
         let scheme = base.split_once("://").map_or("https", |(s, _)| s);
         let sep = if path.is_empty() { "" } else { "/" };
-        urls.push(format!("{scheme}://{host}/.well-known/oauth-authorization-server{sep}{path}"));
+        urls.push(format!(
+            "{scheme}://{host}/.well-known/oauth-authorization-server{sep}{path}"
+        ));
     }
     let mut last_err = String::new();
     for url in urls {

@@ -63,7 +63,9 @@ impl JwtKey {
     /// the hash output (32, 48, 64 bytes).
     pub fn hmac(secret: &Secret, alg: Algorithm) -> Result<Self, ConfigError> {
         if !is_hmac(alg) {
-            return Err(ConfigError::invalid("an HMAC secret can only be bound to HS256, HS384 or HS512"));
+            return Err(ConfigError::invalid(
+                "an HMAC secret can only be bound to HS256, HS384 or HS512",
+            ));
         }
         if secret.len() < min_hmac_len(alg) {
             return Err(ConfigError::invalid(
@@ -103,7 +105,11 @@ impl JwtKey {
     /// A key from a JWK. Its `alg` (or, without one, its type and curve)
     /// binds it; `allowed` narrows further. Symmetric (`oct`) keys are
     /// accepted only with an explicit HMAC `alg` and `allow_symmetric`.
-    pub fn from_jwk(jwk: &Jwk, allowed: &[Algorithm], allow_symmetric: bool) -> Result<Self, ConfigError> {
+    pub fn from_jwk(
+        jwk: &Jwk,
+        allowed: &[Algorithm],
+        allow_symmetric: bool,
+    ) -> Result<Self, ConfigError> {
         if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
             return Err(ConfigError::invalid("JWK is for encryption (use: enc)"));
         }
@@ -151,13 +157,17 @@ impl JwtKey {
             )
             .map_or(0, |b| b.len());
             if algorithms.iter().any(|a| len < min_hmac_len(*a)) {
-                return Err(ConfigError::invalid("HMAC secret shorter than the hash output"));
+                return Err(ConfigError::invalid(
+                    "HMAC secret shorter than the hash output",
+                ));
             }
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|e| ConfigError::parse("JWK", e))?;
         let kid = jwk.common.key_id.clone();
         if kid.as_deref().is_some_and(|k| !valid_kid(k)) {
-            return Err(ConfigError::invalid("JWK kid (too long or not printable ASCII)"));
+            return Err(ConfigError::invalid(
+                "JWK kid (too long or not printable ASCII)",
+            ));
         }
         Ok(Self {
             kid,
@@ -269,6 +279,19 @@ impl KeySet {
         self.by_kid.values().filter(fits).cloned().collect()
     }
 
+    /// Every algorithm some key is bound to.
+    pub(crate) fn algorithms(&self) -> Vec<Algorithm> {
+        let mut out: Vec<Algorithm> = Vec::new();
+        for k in self.by_kid.values().chain(self.unnamed.iter()) {
+            for a in &k.algorithms {
+                if !out.contains(a) {
+                    out.push(*a);
+                }
+            }
+        }
+        out
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.by_kid.is_empty() && self.unnamed.is_empty()
     }
@@ -308,7 +331,9 @@ mod tests {
             {"kty":"weird","kid":"w"},
             {"kty":"EC","crv":"P-521","kid":"p521","x":"AA","y":"AA"}
         ]}"#;
-        let (set, skipped) = KeySet::from_jwks(doc, &[Algorithm::ES256, Algorithm::RS256, Algorithm::HS256]).unwrap();
+        let (set, skipped) =
+            KeySet::from_jwks(doc, &[Algorithm::ES256, Algorithm::RS256, Algorithm::HS256])
+                .unwrap();
         assert_eq!(set.len(), 1);
         assert!(set.contains_kid("ok"));
         assert_eq!(skipped, 5);

@@ -60,6 +60,9 @@ mod keys;
 mod revocation;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -83,6 +86,21 @@ pub use revocation::{MemoryRevocations, RevocationStore};
 use cache::{Verified, VerifiedCache, unix_now};
 use jwks::{Lookup, Source};
 use keys::KeySet;
+
+const ALL_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
 
 /// The claims RFC 9068 requires of an access token.
 const RFC9068_CLAIMS: &[&str] = &["iss", "exp", "aud", "sub", "client_id", "iat", "jti"];
@@ -156,8 +174,12 @@ impl IssuerBuilder {
         let allowed = self.allowed();
         match KeySet::from_jwks(json.as_bytes(), &allowed) {
             Ok((set, _)) if !set.is_empty() => self.static_set_merge(set),
-            Ok(_) => self.errors.push(ConfigError::invalid("JWKS document with no usable key")),
-            Err(e) => self.errors.push(ConfigError::invalid(format!("JWKS document: {e}"))),
+            Ok(_) => self
+                .errors
+                .push(ConfigError::invalid("JWKS document with no usable key")),
+            Err(e) => self
+                .errors
+                .push(ConfigError::invalid(format!("JWKS document: {e}"))),
         }
         self
     }
@@ -192,7 +214,8 @@ impl IssuerBuilder {
         self
     }
 
-    /// The algorithms this issuer signs with (default: ES256, RS256).
+    /// The algorithms this issuer signs with. By default: those of the keys
+    /// given, plus ES256 and RS256 for remote keys.
     pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = Some(algs.into_iter().collect());
         self
@@ -245,10 +268,12 @@ impl IssuerBuilder {
         self
     }
 
+    /// What keys given to the builder may be bound to: the explicit list,
+    /// or every algorithm jsonwebtoken verifies.
     fn allowed(&self) -> Vec<Algorithm> {
         self.algorithms
             .clone()
-            .unwrap_or_else(|| vec![Algorithm::ES256, Algorithm::RS256])
+            .unwrap_or_else(|| ALL_ALGORITHMS.to_vec())
     }
 }
 
@@ -305,7 +330,9 @@ impl JwtAuthenticatorBuilder {
         // process already chose one.
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         if self.issuers.is_empty() {
-            return Err(ConfigError::invalid("a JWT authenticator needs at least one issuer"));
+            return Err(ConfigError::invalid(
+                "a JWT authenticator needs at least one issuer",
+            ));
         }
         let mut issuers = HashMap::new();
         for b in self.issuers {
@@ -324,6 +351,7 @@ impl JwtAuthenticatorBuilder {
                     .unwrap_or_else(|| Arc::new(MemoryRevocations::new())),
                 max_token_len: self.max_token_len,
                 leeway: self.leeway.as_secs(),
+                signature_checks: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -336,25 +364,53 @@ fn build_issuer(b: IssuerBuilder, leeway: Duration) -> Result<IssuerState, Confi
     let audience = b.audience.ok_or_else(|| {
         ConfigError::invalid("issuer without an audience: call audience(..) or any_audience()")
     })?;
-    let algorithms = b
-        .algorithms
-        .clone()
-        .unwrap_or_else(|| vec![Algorithm::ES256, Algorithm::RS256]);
-    if algorithms.is_empty() {
-        return Err(ConfigError::invalid("issuer with an empty algorithm list"));
-    }
     let mut static_keys = KeySet::default();
     for set in &b.static_sets {
         static_keys.merge(set);
     }
+    let explicit = b.algorithms.is_some();
+    let mut algorithms = b.algorithms.clone().unwrap_or_default();
     for k in b.keys {
-        if !k.algorithms().iter().any(|a| algorithms.contains(a)) {
-            return Err(ConfigError::invalid("a key bound to an algorithm the issuer does not allow"));
+        if explicit {
+            if !k.algorithms().iter().any(|a| algorithms.contains(a)) {
+                return Err(ConfigError::invalid(
+                    "a key bound to an algorithm the issuer does not allow",
+                ));
+            }
+        } else {
+            algorithms.extend(
+                k.algorithms()
+                    .iter()
+                    .filter(|a| !algorithms.contains(a))
+                    .copied()
+                    .collect::<Vec<_>>(),
+            );
         }
         static_keys.merge(&KeySet::from_keys([k]));
     }
+    if !explicit {
+        algorithms.extend(
+            static_keys
+                .algorithms()
+                .into_iter()
+                .filter(|a| !algorithms.contains(a))
+                .collect::<Vec<_>>(),
+        );
+        if b.source.is_some() {
+            for a in [Algorithm::ES256, Algorithm::RS256] {
+                if !algorithms.contains(&a) {
+                    algorithms.push(a);
+                }
+            }
+        }
+    }
+    if algorithms.is_empty() {
+        return Err(ConfigError::invalid("issuer with an empty algorithm list"));
+    }
     if static_keys.is_empty() && b.source.is_none() {
-        return Err(ConfigError::invalid("issuer without keys: give a key, a JWKS or a JWKS URL"));
+        return Err(ConfigError::invalid(
+            "issuer without keys: give a key, a JWKS or a JWKS URL",
+        ));
     }
     let jwks = match b.source {
         Some(source) => Some(Arc::new(
@@ -369,7 +425,10 @@ fn build_issuer(b: IssuerBuilder, leeway: Duration) -> Result<IssuerState, Confi
         if access_profile {
             RFC9068_CLAIMS.iter().map(|c| (*c).to_owned()).collect()
         } else {
-            let mut r: Vec<String> = ["iss", "exp", "sub"].iter().map(|c| (*c).to_owned()).collect();
+            let mut r: Vec<String> = ["iss", "exp", "sub"]
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect();
             if !audience.is_empty() {
                 r.push("aud".to_owned());
             }
@@ -426,6 +485,7 @@ struct Inner {
     revocations: Arc<dyn RevocationStore>,
     max_token_len: usize,
     leeway: u64,
+    signature_checks: std::sync::atomic::AtomicU64,
 }
 
 /// Verifies JWT bearer tokens from trusted issuers. Cheap to clone.
@@ -458,21 +518,38 @@ fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
             AuthErrorKind::ExpiredCredentials,
             ("token_expired", "the token has expired"),
         ),
-        ErrorKind::ImmatureSignature => invalid(("token_not_yet_valid", "the token is not valid yet")),
+        ErrorKind::ImmatureSignature => {
+            invalid(("token_not_yet_valid", "the token is not valid yet"))
+        }
         ErrorKind::InvalidSignature => invalid(("bad_signature", "the token signature is invalid")),
-        ErrorKind::InvalidAudience => invalid(("wrong_audience", "the token is meant for another audience")),
+        ErrorKind::InvalidAudience => {
+            invalid(("wrong_audience", "the token is meant for another audience"))
+        }
         ErrorKind::InvalidIssuer => invalid(("wrong_issuer", "the token issuer is not trusted")),
-        ErrorKind::InvalidAlgorithm => invalid(("alg_not_allowed", "the token's algorithm is not allowed")),
-        ErrorKind::MissingRequiredClaim(_) => invalid(("missing_claim", "the token lacks a required claim")),
-        ErrorKind::InvalidClaimFormat(_) => invalid(("bad_claim_type", "a token claim has the wrong type")),
+        ErrorKind::InvalidAlgorithm => {
+            invalid(("alg_not_allowed", "the token's algorithm is not allowed"))
+        }
+        ErrorKind::MissingRequiredClaim(_) => {
+            invalid(("missing_claim", "the token lacks a required claim"))
+        }
+        ErrorKind::InvalidClaimFormat(_) => {
+            invalid(("bad_claim_type", "a token claim has the wrong type"))
+        }
         _ => invalid(("invalid_token", "the token is invalid")),
     }
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {
     match v {
-        Some(Value::String(s)) => s.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -518,9 +595,19 @@ impl JwtAuthenticator {
         true
     }
 
+    /// How many signature verifications have run (cache hits run none).
+    pub fn signature_checks(&self) -> u64 {
+        self.inner
+            .signature_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The JWKS cache of `issuer`, if its keys are remote.
     pub fn jwks(&self, issuer: &str) -> Option<&JwksCache> {
-        self.inner.issuers.get(issuer).and_then(|i| i.jwks.as_deref())
+        self.inner
+            .issuers
+            .get(issuer)
+            .and_then(|i| i.jwks.as_deref())
     }
 
     /// Revokes the token with this `jti` until `until` (its `exp`): it is
@@ -590,10 +677,18 @@ impl JwtAuthenticator {
             .ok_or_else(|| invalid(("unknown_issuer", "the token issuer is not trusted")))?;
         match &head.typ {
             Some(t) if issuer.typ.contains(t) => {}
-            _ => return Err(invalid(("wrong_typ", "the token type is not accepted here"))),
+            _ => {
+                return Err(invalid((
+                    "wrong_typ",
+                    "the token type is not accepted here",
+                )));
+            }
         }
         if !issuer.algorithms.contains(&head.alg) {
-            return Err(invalid(("alg_not_allowed", "the token's algorithm is not allowed")));
+            return Err(invalid((
+                "alg_not_allowed",
+                "the token's algorithm is not allowed",
+            )));
         }
         let candidates = self.keys_for(issuer, head.kid.as_deref(), head.alg).await?;
         let validation = issuer
@@ -605,6 +700,9 @@ impl JwtAuthenticator {
         let mut last_err = invalid(("unknown_kid", "no key of the issuer matches the token"));
         let mut claims = None;
         for key in &candidates {
+            inner
+                .signature_checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match jsonwebtoken::decode::<Claims>(text, key.decoding_key(), validation) {
                 Ok(data) => {
                     claims = Some(data.claims);
@@ -620,10 +718,16 @@ impl JwtAuthenticator {
             .and_then(Value::as_u64)
             .is_some_and(|iat| iat > now + inner.leeway)
         {
-            return Err(invalid(("issued_in_future", "the token was issued in the future")));
+            return Err(invalid((
+                "issued_in_future",
+                "the token was issued in the future",
+            )));
         }
         if issuer.required.iter().any(|c| !claims.contains_key(c)) {
-            return Err(invalid(("missing_claim", "the token lacks a required claim")));
+            return Err(invalid((
+                "missing_claim",
+                "the token lacks a required claim",
+            )));
         }
         let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
         if let Some(jti) = &jti {
@@ -652,7 +756,12 @@ impl JwtAuthenticator {
         alg: Algorithm,
     ) -> Result<Vec<Arc<JwtKey>>, AuthError> {
         let unknown = || invalid(("unknown_kid", "no key of the issuer matches the token"));
-        let mismatch = || invalid(("alg_key_mismatch", "the token's algorithm does not match its key"));
+        let mismatch = || {
+            invalid((
+                "alg_key_mismatch",
+                "the token's algorithm does not match its key",
+            ))
+        };
         let pick = |set: &KeySet| -> Result<Vec<Arc<JwtKey>>, AuthError> {
             match kid {
                 Some(k) => {
@@ -688,7 +797,10 @@ impl JwtAuthenticator {
 }
 
 fn identity(claims: &Claims, issuer: &IssuerState, exp: u64) -> Identity {
-    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut scopes = string_list(claims.get("scope"));
     scopes.extend(string_list(claims.get("scp")));
     let mut id = Identity::new(sub, AuthMethod::Jwt)
@@ -727,7 +839,10 @@ impl Authenticator for JwtAuthenticator {
         Box::pin(async move {
             match req.credential() {
                 Credential::Bearer(token) => self.verify(token.expose()).await,
-                _ => Err(AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None)),
+                _ => Err(AuthError::new(
+                    AuthErrorKind::MissingCredentials,
+                    Scheme::None,
+                )),
             }
         })
     }

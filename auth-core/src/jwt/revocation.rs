@@ -11,7 +11,11 @@ use crate::error::StoreError;
 /// Remembers revoked `jti`s until their tokens expire.
 pub trait RevocationStore: Send + Sync + 'static {
     /// Revokes `jti` until `until` (the token's `exp`).
-    fn revoke<'a>(&'a self, jti: &'a str, until: SystemTime) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Whether `jti` is revoked.
     fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
@@ -20,8 +24,17 @@ pub trait RevocationStore: Send + Sync + 'static {
 struct UntilGiven;
 
 impl Expiry<String, SystemTime> for UntilGiven {
-    fn expire_after_create(&self, _key: &String, until: &SystemTime, _at: Instant) -> Option<Duration> {
-        Some(until.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        until: &SystemTime,
+        _at: Instant,
+    ) -> Option<Duration> {
+        Some(
+            until
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
     }
 }
 
@@ -49,7 +62,11 @@ impl MemoryRevocations {
 }
 
 impl RevocationStore for MemoryRevocations {
-    fn revoke<'a>(&'a self, jti: &'a str, until: SystemTime) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.revoked.insert(jti.to_owned(), until);
         Box::pin(std::future::ready(Ok(())))
     }

@@ -70,7 +70,10 @@ pub(crate) fn inspect(token: &[u8], max_len: usize) -> Result<Unverified, Refusa
     if signature.is_empty() {
         return Err(("missing_signature", "the token is not signed"));
     }
-    let header = b64_json(header, ("malformed_header", "the token header is malformed"))?;
+    let header = b64_json(
+        header,
+        ("malformed_header", "the token header is malformed"),
+    )?;
     let alg = match header.get("alg") {
         Some(Value::String(a)) if a.eq_ignore_ascii_case("none") => {
             return Err(("alg_none", "unsigned tokens are not accepted"));
@@ -81,7 +84,10 @@ pub(crate) fn inspect(token: &[u8], max_len: usize) -> Result<Unverified, Refusa
     };
     if header.contains_key("crit") {
         // No JWS extension is understood here, so every critical one is unknown.
-        return Err(("unsupported_crit", "the token uses a critical header extension that is not supported"));
+        return Err((
+            "unsupported_crit",
+            "the token uses a critical header extension that is not supported",
+        ));
     }
     let kid = match header.get("kid") {
         None => None,
@@ -94,7 +100,10 @@ pub(crate) fn inspect(token: &[u8], max_len: usize) -> Result<Unverified, Refusa
         Some(_) => return Err(("malformed_header", "the token header is malformed")),
     };
     // jku, x5u, x5c and jwk are never read: keys come only from configuration.
-    let claims = b64_json(payload, ("malformed_claims", "the token claims are malformed"))?;
+    let claims = b64_json(
+        payload,
+        ("malformed_claims", "the token claims are malformed"),
+    )?;
     check_claim_types(&claims)?;
     let iss = match claims.get("iss") {
         Some(Value::String(i)) => i.clone(),
@@ -106,8 +115,7 @@ pub(crate) fn inspect(token: &[u8], max_len: usize) -> Result<Unverified, Refusa
 const BAD_TYPE: Refusal = ("bad_claim_type", "a token claim has the wrong type");
 
 fn is_string_list(v: &Value) -> bool {
-    v.as_array()
-        .is_some_and(|a| a.iter().all(Value::is_string))
+    v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
 }
 
 /// Claims of the wrong JSON type are refused, not ignored.
@@ -151,20 +159,37 @@ mod tests {
 
     #[test]
     fn header_rules() {
-        let ok = inspect(&token(r#"{"alg":"ES256","kid":"k","typ":"application/AT+JWT"}"#, CLAIMS), 8192).unwrap();
+        let ok = inspect(
+            &token(
+                r#"{"alg":"ES256","kid":"k","typ":"application/AT+JWT"}"#,
+                CLAIMS,
+            ),
+            8192,
+        )
+        .unwrap();
         assert_eq!(ok.alg, Algorithm::ES256);
         assert_eq!(ok.typ.as_deref(), Some("at+jwt"));
         assert_eq!(ok.iss, "i");
         let cases = [
-            (r#"{"alg":"ES256","crit":["exp"],"exp":1}"#, "unsupported_crit"),
+            (
+                r#"{"alg":"ES256","crit":["exp"],"exp":1}"#,
+                "unsupported_crit",
+            ),
             (r#"{"alg":"XX256"}"#, "unsupported_alg"),
             (r#"{"alg":5}"#, "malformed_header"),
-            (r#"{"alg":"ES256","kid":"../../../etc/passwd\n"}"#, "bad_kid"),
+            (
+                r#"{"alg":"ES256","kid":"../../../etc/passwd\n"}"#,
+                "bad_kid",
+            ),
             (r#"{"alg":"ES256","kid":7}"#, "bad_kid"),
             (r#"["alg"]"#, "malformed_header"),
         ];
         for (h, reason) in cases {
-            assert_eq!(inspect(&token(h, CLAIMS), 8192).unwrap_err().0, reason, "{h}");
+            assert_eq!(
+                inspect(&token(h, CLAIMS), 8192).unwrap_err().0,
+                reason,
+                "{h}"
+            );
         }
     }
 
@@ -181,10 +206,20 @@ mod tests {
             r#"{"iss":"i","scope":["a"]}"#,
             r#"{"iss":"i","cnf":"x"}"#,
         ] {
-            assert_eq!(inspect(&token(h, c), 8192).unwrap_err().0, "bad_claim_type", "{c}");
+            assert_eq!(
+                inspect(&token(h, c), 8192).unwrap_err().0,
+                "bad_claim_type",
+                "{c}"
+            );
         }
-        assert_eq!(inspect(&token(h, r#"{"iss":7}"#), 8192).unwrap_err().0, "bad_claim_type");
-        assert_eq!(inspect(&token(h, r#"{"sub":"x"}"#), 8192).unwrap_err().0, "missing_iss");
+        assert_eq!(
+            inspect(&token(h, r#"{"iss":7}"#), 8192).unwrap_err().0,
+            "bad_claim_type"
+        );
+        assert_eq!(
+            inspect(&token(h, r#"{"sub":"x"}"#), 8192).unwrap_err().0,
+            "missing_iss"
+        );
     }
 
     #[test]
@@ -193,7 +228,10 @@ mod tests {
         assert_eq!(inspect(b"a.b.c.d", 8192).unwrap_err().0, "malformed_jwt");
         assert_eq!(inspect(b"a+b.c.d", 8192).unwrap_err().0, "malformed_jwt");
         let stripped = format!("{}.{}.", b64(r#"{"alg":"ES256"}"#), b64(CLAIMS));
-        assert_eq!(inspect(stripped.as_bytes(), 8192).unwrap_err().0, "missing_signature");
+        assert_eq!(
+            inspect(stripped.as_bytes(), 8192).unwrap_err().0,
+            "missing_signature"
+        );
         let big = vec![b'a'; 100_000];
         assert_eq!(inspect(&big, 8192).unwrap_err().0, "token_too_large");
         assert!(looks_like_jwt(b"a.b.c"));

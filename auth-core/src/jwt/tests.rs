@@ -1,0 +1,343 @@
+//! Unit tests of the JWT authenticator with static keys.
+
+use std::time::{Duration, SystemTime};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::json;
+
+use super::*;
+use crate::{Guard, Secret, SimpleRequest};
+
+struct Es256 {
+    encoding: EncodingKey,
+    public_pem: String,
+}
+
+fn es256() -> Es256 {
+    let kp = rcgen::KeyPair::generate().unwrap();
+    Es256 {
+        encoding: EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).unwrap(),
+        public_pem: kp.public_key_pem(),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn access_claims(iss: &str) -> serde_json::Value {
+    json!({
+        "iss": iss, "aud": "api", "sub": "user-1", "client_id": "c1",
+        "iat": now(), "exp": now() + 600, "jti": format!("j-{}", rand_jti()),
+        "scope": "read write"
+    })
+}
+
+fn rand_jti() -> u64 {
+    use rand::RngCore;
+    rand::rngs::OsRng.next_u64()
+}
+
+fn header(alg: Algorithm, kid: &str, typ: &str) -> Header {
+    let mut h = Header::new(alg);
+    h.kid = Some(kid.to_owned());
+    h.typ = Some(typ.to_owned());
+    h
+}
+
+fn sign(claims: &serde_json::Value, h: &Header, key: &EncodingKey) -> String {
+    encode(h, claims, key).unwrap()
+}
+
+fn setup() -> (JwtAuthenticator, Es256, Secret) {
+    let a = es256();
+    let secret = Secret::new(vec![7u8; 32]);
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            Issuer::new("https://a.example")
+                .audience("api")
+                .key(
+                    JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256)
+                        .unwrap()
+                        .with_kid("a1"),
+                )
+                .roles_claim("roles"),
+        )
+        .issuer(
+            Issuer::new("urn:internal")
+                .audience("api")
+                .key(
+                    JwtKey::hmac(&secret, Algorithm::HS256)
+                        .unwrap()
+                        .with_kid("h1"),
+                )
+                .token_types(["JWT", "at+jwt"]),
+        )
+        .build()
+        .unwrap();
+    (jwt, a, secret)
+}
+
+async fn check(jwt: &JwtAuthenticator, token: &str) -> Result<Identity, AuthError> {
+    jwt.verify(token.as_bytes()).await
+}
+
+#[test]
+fn builder_refuses_unsafe_configurations() {
+    let a = es256();
+    let key = || JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256).unwrap();
+    assert!(JwtAuthenticator::builder().build().is_err(), "no issuer");
+    let no_aud = JwtAuthenticator::builder()
+        .issuer(Issuer::new("i").key(key()))
+        .build();
+    assert!(no_aud.is_err(), "audience is required");
+    let no_keys = JwtAuthenticator::builder()
+        .issuer(Issuer::new("i").audience("a"))
+        .build();
+    assert!(no_keys.is_err(), "keys are required");
+    let wrong_alg = JwtAuthenticator::builder()
+        .issuer(
+            Issuer::new("i")
+                .audience("a")
+                .algorithms([Algorithm::RS256])
+                .key(key()),
+        )
+        .build();
+    assert!(wrong_alg.is_err(), "key bound outside the allow-list");
+    let twice = JwtAuthenticator::builder()
+        .issuer(Issuer::new("i").audience("a").key(key()))
+        .issuer(Issuer::new("i").audience("a").key(key()))
+        .build();
+    assert!(twice.is_err());
+    let bad_jwk = JwtAuthenticator::builder()
+        .issuer(
+            Issuer::new("i")
+                .audience("a")
+                .jwk("{\"kty\":\"oct\",\"alg\":\"HS256\",\"k\":\"c2hvcnQ\"}"),
+        )
+        .build();
+    assert!(bad_jwk.is_err(), "a short oct JWK");
+    assert!(
+        JwtAuthenticator::builder()
+            .issuer(Issuer::new("i").any_audience().key(key()))
+            .build()
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn access_token_happy_path_and_identity() {
+    let (jwt, a, _) = setup();
+    let mut claims = access_claims("https://a.example");
+    claims["roles"] = json!(["admin", "ops"]);
+    claims["cnf"] = json!({"x5t#S256": "abc"});
+    claims["act"] = json!({"sub": "svc-b", "act": {"sub": "svc-c"}});
+    let t = sign(
+        &claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    let id = check(&jwt, &t).await.unwrap();
+    assert_eq!(id.subject(), "user-1");
+    assert_eq!(id.method(), AuthMethod::Jwt);
+    assert!(id.has_scope("read") && id.has_scope("write"));
+    assert!(id.has_role("ops"));
+    assert_eq!(id.client_id(), Some("c1"));
+    assert_eq!(id.cert_thumbprint(), Some("abc"));
+    assert_eq!(id.actors(), ["svc-b", "svc-c"]);
+    assert_eq!(id.claims().unwrap()["aud"], "api");
+    // `application/at+jwt` is the same type.
+    let t = sign(
+        &access_claims("https://a.example"),
+        &header(Algorithm::ES256, "a1", "application/at+jwt"),
+        &a.encoding,
+    );
+    assert!(check(&jwt, &t).await.is_ok());
+}
+
+#[tokio::test]
+async fn refusals() {
+    let (jwt, a, secret) = setup();
+    let hs = EncodingKey::from_secret(secret.expose()).unwrap();
+    let es =
+        |c: &serde_json::Value| sign(c, &header(Algorithm::ES256, "a1", "at+jwt"), &a.encoding);
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = access_claims("https://a.example");
+        c[k] = v;
+        c
+    };
+    let without = |k: &str| {
+        let mut c = access_claims("https://a.example");
+        c.as_object_mut().unwrap().remove(k);
+        c
+    };
+    let other = es256();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "wrong aud",
+            es(&with("aud", json!("other"))),
+            "wrong_audience",
+        ),
+        (
+            "expired",
+            es(&with("exp", json!(now() - 3600))),
+            "token_expired",
+        ),
+        (
+            "nbf in the future",
+            es(&with("nbf", json!(now() + 3600))),
+            "token_not_yet_valid",
+        ),
+        (
+            "iat in the future",
+            es(&with("iat", json!(now() + 3600))),
+            "issued_in_future",
+        ),
+        (
+            "exp as a string",
+            es(&with("exp", json!("9999999999"))),
+            "bad_claim_type",
+        ),
+        (
+            "missing jti (RFC 9068)",
+            es(&without("jti")),
+            "missing_claim",
+        ),
+        ("missing exp", es(&without("exp")), "missing_claim"),
+        (
+            "unknown issuer",
+            es(&with("iss", json!("https://evil.example"))),
+            "unknown_issuer",
+        ),
+        (
+            "wrong typ",
+            sign(
+                &access_claims("https://a.example"),
+                &header(Algorithm::ES256, "a1", "JWT"),
+                &a.encoding,
+            ),
+            "wrong_typ",
+        ),
+        (
+            "no typ",
+            {
+                let mut h = header(Algorithm::ES256, "a1", "x");
+                h.typ = None;
+                sign(&access_claims("https://a.example"), &h, &a.encoding)
+            },
+            "wrong_typ",
+        ),
+        (
+            "signed by another key",
+            sign(
+                &access_claims("https://a.example"),
+                &header(Algorithm::ES256, "a1", "at+jwt"),
+                &other.encoding,
+            ),
+            "bad_signature",
+        ),
+        (
+            "unknown kid",
+            sign(
+                &access_claims("https://a.example"),
+                &header(Algorithm::ES256, "zz", "at+jwt"),
+                &a.encoding,
+            ),
+            "unknown_kid",
+        ),
+        // Issuer A's claims, signed with issuer B's (HMAC) key: A allows no HS256.
+        (
+            "issuer A signed by B's key",
+            sign(
+                &access_claims("https://a.example"),
+                &header(Algorithm::HS256, "h1", "at+jwt"),
+                &hs,
+            ),
+            "alg_not_allowed",
+        ),
+    ];
+    for (name, token, reason) in cases {
+        let err = check(&jwt, &token).await.unwrap_err();
+        assert_eq!(err.reason(), reason, "{name}");
+        assert_eq!(err.status(), 401, "{name}");
+        assert_eq!(err.scheme(), Scheme::Bearer, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn second_issuer_with_its_own_rules() {
+    let (jwt, _, secret) = setup();
+    let hs = EncodingKey::from_secret(secret.expose()).unwrap();
+    let claims = json!({"iss": "urn:internal", "aud": "api", "sub": "job", "exp": now() + 60});
+    let t = sign(&claims, &header(Algorithm::HS256, "h1", "JWT"), &hs);
+    assert_eq!(check(&jwt, &t).await.unwrap().subject(), "job");
+    // Its claims, but an ES256 header naming its HMAC key: the alg must match the key.
+    let mut h = header(Algorithm::HS384, "h1", "JWT");
+    h.alg = Algorithm::HS384;
+    let long = EncodingKey::from_secret(&[7u8; 48]).unwrap();
+    let t = sign(&claims, &h, &long);
+    assert_eq!(
+        check(&jwt, &t).await.unwrap_err().reason(),
+        "alg_not_allowed"
+    );
+}
+
+#[tokio::test]
+async fn cache_skips_signature_work_and_honours_revocation() {
+    let (jwt, a, _) = setup();
+    let claims = access_claims("https://a.example");
+    let t = sign(
+        &claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    for _ in 0..10 {
+        check(&jwt, &t).await.unwrap();
+    }
+    assert_eq!(
+        jwt.signature_checks(),
+        1,
+        "one verification, then cache hits"
+    );
+    let jti = claims["jti"].as_str().unwrap();
+    jwt.revoke(jti, SystemTime::now() + Duration::from_secs(600))
+        .await
+        .unwrap();
+    let err = check(&jwt, &t).await.unwrap_err();
+    assert_eq!(err.kind(), AuthErrorKind::RevokedCredentials);
+    assert_eq!(err.status(), 401);
+    // Refused tokens are never cached.
+    let bad = sign(
+        &json!({"iss": "https://a.example"}),
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    let before = jwt.signature_checks();
+    for _ in 0..3 {
+        assert!(check(&jwt, &bad).await.is_err());
+    }
+    assert_eq!(jwt.signature_checks() - before, 3);
+}
+
+#[tokio::test]
+async fn through_the_guard_with_challenges() {
+    let (jwt, a, _) = setup();
+    let guard = Guard::builder(jwt).realm("r").build().unwrap();
+    let mut claims = access_claims("https://a.example");
+    claims["aud"] = json!("elsewhere");
+    let t = sign(
+        &claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    let req = SimpleRequest::get("/").header("authorization", format!("Bearer {t}"));
+    let r = guard.check(&req).await.unwrap_err();
+    assert_eq!(
+        r.header_values("www-authenticate").collect::<Vec<_>>(),
+        ["Bearer realm=\"r\", error=\"invalid_token\""]
+    );
+    assert!(!String::from_utf8_lossy(r.body()).contains(&t));
+}
