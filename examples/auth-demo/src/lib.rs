@@ -17,13 +17,16 @@ use std::time::Duration;
 
 use auth_core::api_key::ApiKeyAuthenticator;
 use auth_core::basic::BasicAuthenticator;
+use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
 use auth_core::{AnyOf, Guard, Identity};
+use jsonwebtoken::Algorithm;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
 
 pub use state::{
-    BasicUserCredentials, Credentials, MAIN_SCOPES, ROTATION_GRACE, STANDARD_SCOPES, TlsFiles,
+    AUDIENCE, BasicUserCredentials, Credentials, INTERNAL_ISSUER, InternalIssuer, JwtFiles,
+    MAIN_SCOPES, ROTATION_GRACE, STANDARD_SCOPES, SigningKeyFile, TlsFiles,
 };
 
 /// The realm named in every challenge.
@@ -168,6 +171,8 @@ impl Drop for Running {
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) guard: Guard,
+    /// The JWKS document served at `/.well-known/jwks.json`.
+    pub(crate) jwks: Arc<Vec<u8>>,
 }
 
 /// The JSON of a `200` answer from `/v1/*`.
@@ -278,21 +283,63 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .cache_ttl(config.basic_cache_ttl)
         .build()
         .map_err(DemoError::config)?;
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            Issuer::new(state.credentials.issuer.clone())
+                .audience(AUDIENCE)
+                .algorithms([Algorithm::ES256, Algorithm::RS256])
+                .jwks_url(format!(
+                    "http://{http_addr}{}",
+                    state.credentials.jwt.jwks_uri
+                )),
+        )
+        .issuer(
+            Issuer::new(INTERNAL_ISSUER)
+                .audience(AUDIENCE)
+                .key(
+                    JwtKey::hmac(&state.internal_secret, Algorithm::HS256)
+                        .map_err(DemoError::config)?,
+                )
+                .token_types(["JWT", "at+jwt"]),
+        )
+        .build()
+        .map_err(DemoError::config)?;
     let authn = AnyOf::new()
         .or(ApiKeyAuthenticator::new(state.keys.clone()))
-        .or(basic.clone());
+        .or(basic.clone())
+        .or(jwt.clone());
     let guard = Guard::builder(authn)
         .realm(REALM)
         .build()
         .map_err(DemoError::config)?;
     let tls = tls_config(&state, &config.state_dir.join(&state.credentials.tls.ca))?;
-    let shared = Shared { guard };
+    let shared = Shared {
+        guard,
+        jwks: Arc::new(state.jwks.clone()),
+    };
 
     let (stop, thread) = match config.framework {
         Framework::Axum => app_axum::start(shared, http, https, tls)?,
         Framework::Actix => app_actix::start(shared, http, https, tls)?,
     };
 
+    // The resource routes verify tokens with the JWKS the demo serves itself,
+    // fetched over HTTP like any resource server would: wait for that first load.
+    let loaded = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(jwt.ready(Duration::from_secs(15))))
+                    .unwrap_or(false)
+            })
+            .join()
+            .unwrap_or(false)
+    });
+    if !loaded {
+        tracing::warn!("the JWKS has not loaded yet; JWT requests get 503 until it does");
+    }
     if let Some(path) = &config.ready_file {
         let ready =
             serde_json::json!({"http": http_addr.to_string(), "https": https_addr.to_string()});

@@ -15,6 +15,8 @@ use std::time::{Duration, SystemTime};
 
 use auth_core::api_key::{ApiKeys, Environment, FileKeyStore, KeyTier, NewKey, Pepper};
 use auth_core::basic::{BasicUser, hash_password};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::DemoError;
@@ -35,8 +37,43 @@ pub struct Credentials {
     pub api_keys: BTreeMap<String, String>,
     /// Basic users by name.
     pub basic_users: BTreeMap<String, BasicUserCredentials>,
+    /// JWT issuers and their keys.
+    pub jwt: JwtFiles,
     /// Certificates, with paths relative to the state directory.
     pub tls: TlsFiles,
+}
+
+/// The JWT part of `credentials.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JwtFiles {
+    /// The audience every token must name.
+    pub audience: String,
+    /// Where the public keys are served (relative to the issuer's HTTP address).
+    pub jwks_uri: String,
+    /// The ES256 signing key.
+    pub es256: SigningKeyFile,
+    /// The RS256 signing key.
+    pub rs256: SigningKeyFile,
+    /// The symmetric internal issuer.
+    pub internal_hs256: InternalIssuer,
+}
+
+/// A signing key: its `kid` (RFC 7638 thumbprint) and its private key file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SigningKeyFile {
+    /// The key id.
+    pub kid: String,
+    /// The PKCS#8 PEM file, relative to the state directory.
+    pub private_key: String,
+}
+
+/// The HS256 issuer `urn:demo:internal`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InternalIssuer {
+    /// Its `iss`.
+    pub issuer: String,
+    /// The shared secret, unpadded base64url.
+    pub secret_b64url: String,
 }
 
 /// One Basic user's credentials.
@@ -80,6 +117,10 @@ impl Credentials {
 /// Everything the server side needs from the state directory.
 pub(crate) struct ServerState {
     pub(crate) keys: ApiKeys,
+    /// The public JWKS document served at `/.well-known/jwks.json`.
+    pub(crate) jwks: Vec<u8>,
+    /// The internal issuer's HMAC secret.
+    pub(crate) internal_secret: auth_core::Secret,
     pub(crate) users: Vec<BasicUser>,
     pub(crate) credentials: Credentials,
     pub(crate) server_cert: PathBuf,
@@ -144,6 +185,7 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
             issuer: issuer.to_owned(),
             api_keys,
             basic_users,
+            jwt: write_jwt_keys(dir)?,
             tls: TlsFiles {
                 ca: "ca.pem".to_owned(),
             },
@@ -159,8 +201,18 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
     let users_bytes = std::fs::read(&users_path).map_err(|e| DemoError::io(&users_path, e))?;
     let users: Vec<BasicUser> = serde_json::from_slice(&users_bytes)
         .map_err(|e| DemoError::msg(format!("{}: {e}", users_path.display())))?;
+    let jwks = jwks_document(dir, &credentials.jwt)?;
+    let internal_secret = auth_core::Secret::new(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &credentials.jwt.internal_hs256.secret_b64url,
+        )
+        .map_err(|e| DemoError::msg(format!("internal HS256 secret: {e}")))?,
+    );
     Ok(ServerState {
         keys,
+        jwks,
+        internal_secret,
         users,
         credentials,
         server_cert: dir.join("server.pem"),
@@ -212,6 +264,87 @@ async fn issue_keys(keys: &ApiKeys) -> Result<BTreeMap<String, String>, DemoErro
     out.insert("rotated_old".to_owned(), old.expose().to_owned());
     out.insert("rotated_new".to_owned(), rotated.expose().to_owned());
     Ok(out)
+}
+
+/// The issuer of the symmetric internal tokens.
+pub const INTERNAL_ISSUER: &str = "urn:demo:internal";
+/// The audience of every demo token.
+pub const AUDIENCE: &str = "demo-api";
+
+fn encoding_key(
+    dir: &Path,
+    key: &SigningKeyFile,
+    alg: Algorithm,
+) -> Result<EncodingKey, DemoError> {
+    let path = dir.join(&key.private_key);
+    let pem = std::fs::read(&path).map_err(|e| DemoError::io(&path, e))?;
+    match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+        _ => EncodingKey::from_ec_pem(&pem),
+    }
+    .map_err(|e| DemoError::msg(format!("{}: {e}", path.display())))
+}
+
+fn public_jwk(key: &EncodingKey, alg: Algorithm) -> Result<Jwk, DemoError> {
+    Jwk::from_encoding_key(key, alg).map_err(|e| DemoError::msg(format!("JWK: {e}")))
+}
+
+/// Generates the ES256 and RS256 signing keys and the internal HS256 secret.
+fn write_jwt_keys(dir: &Path) -> Result<JwtFiles, DemoError> {
+    let pki = |e: rcgen::Error| DemoError::msg(format!("key generation: {e}"));
+    let mut files = Vec::new();
+    for (name, alg, rcgen_alg) in [
+        (
+            "jwt-es256.pem",
+            Algorithm::ES256,
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+        ),
+        ("jwt-rs256.pem", Algorithm::RS256, &rcgen::PKCS_RSA_SHA256),
+    ] {
+        let kp = rcgen::KeyPair::generate_for(rcgen_alg).map_err(pki)?;
+        write_private(&dir.join(name), kp.serialize_pem().as_bytes())?;
+        let file = SigningKeyFile {
+            kid: String::new(),
+            private_key: name.to_owned(),
+        };
+        let jwk = public_jwk(&encoding_key(dir, &file, alg)?, alg)?;
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|e| DemoError::msg(format!("JWK thumbprint: {e}")))?;
+        files.push(SigningKeyFile { kid, ..file });
+    }
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    let rs256 = files.pop().ok_or_else(|| DemoError::msg("RS256 key"))?;
+    let es256 = files.pop().ok_or_else(|| DemoError::msg("ES256 key"))?;
+    Ok(JwtFiles {
+        audience: AUDIENCE.to_owned(),
+        jwks_uri: "/.well-known/jwks.json".to_owned(),
+        es256,
+        rs256,
+        internal_hs256: InternalIssuer {
+            issuer: INTERNAL_ISSUER.to_owned(),
+            secret_b64url: base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                secret,
+            ),
+        },
+    })
+}
+
+/// The public keys, as a JWKS document: each with its `kid`, `alg` and `use: sig`.
+fn jwks_document(dir: &Path, jwt: &JwtFiles) -> Result<Vec<u8>, DemoError> {
+    let mut keys = Vec::new();
+    for (file, alg) in [
+        (&jwt.es256, Algorithm::ES256),
+        (&jwt.rs256, Algorithm::RS256),
+    ] {
+        let mut jwk = public_jwk(&encoding_key(dir, file, alg)?, alg)?;
+        jwk.common.key_id = Some(file.kid.clone());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        keys.push(jwk);
+    }
+    serde_json::to_vec(&JwkSet { keys }).map_err(|e| DemoError::msg(e.to_string()))
 }
 
 fn write_pki(dir: &Path) -> Result<(), DemoError> {
