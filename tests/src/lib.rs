@@ -6,10 +6,15 @@
 // A test harness: a panic here is a failed test, with its message.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod jwt;
+
 use std::path::Path;
 use std::time::Duration;
 
 use auth_demo::{DemoConfig, Framework, Running};
+
+/// The issuer both adapters of a [`Pair`] share.
+pub const PAIR_ISSUER: &str = "https://issuer.auth-demo.test";
 
 /// Both adapters, started on the same state directory.
 pub struct Pair {
@@ -76,10 +81,15 @@ pub fn client(state_dir: &Path) -> reqwest::Client {
 impl Pair {
     /// Starts both adapters with `tweak` applied to their configs.
     pub fn start_with(state_dir: &Path, tweak: impl Fn(&mut DemoConfig)) -> Self {
+        // One issuer for both, as several processes of one service would be
+        // configured with `--issuer`.
+        let issuer = Some(PAIR_ISSUER.to_owned());
         let mut a = test_config(Framework::Axum, state_dir);
+        a.issuer = issuer.clone();
         tweak(&mut a);
         let axum = auth_demo::spawn(a).unwrap_or_else(|e| panic!("axum demo: {e}"));
         let mut b = test_config(Framework::Actix, state_dir);
+        b.issuer = issuer;
         tweak(&mut b);
         let actix = auth_demo::spawn(b).unwrap_or_else(|e| panic!("actix demo: {e}"));
         let client = client(state_dir);
