@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of auth-stack. Installs what the tests need when it is
-# missing (curl, openssl: Debian packages), then runs:
+# missing (curl, openssl, python3-venv: Debian packages; PyJWT into .venv),
+# then runs:
 #   - every unit, integration and doc test of the workspace (the conformance
 #     suite starts the demo on axum and on actix-web, over HTTP and TLS);
 #   - every criterion benchmark once, in test mode, so they keep working.
@@ -11,12 +12,22 @@ cd "$(dirname "$0")/.."
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "scripts/test.sh: installing ${need[*]}" >&2
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+
+# PyJWT, to mint tokens with a client nobody here wrote.
+if ! .venv/bin/python -c 'import jwt, cryptography' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing PyJWT into .venv" >&2
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check 'pyjwt[crypto]>=2.8,<3'
 fi
 
 cargo test --workspace --locked

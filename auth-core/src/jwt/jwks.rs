@@ -198,10 +198,11 @@ impl JwksCache {
         if let Some(set) = self.current().filter(|s| known(s)) {
             return Lookup::Keys(set);
         }
-        if let Some(k) = kid {
-            if self.shared.negative.contains_key(k) && self.current().is_some() {
-                return Lookup::UnknownKid;
-            }
+        if let Some(k) = kid
+            && self.shared.negative.contains_key(k)
+            && self.current().is_some()
+        {
+            return Lookup::UnknownKid;
         }
         // Subscribe before asking, so the end of the fetch is not missed.
         let mut attempts = self.shared.attempts.subscribe();

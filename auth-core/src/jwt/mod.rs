@@ -586,10 +586,10 @@ impl JwtAuthenticator {
     /// `timeout`; `true` if all have.
     pub async fn ready(&self, timeout: Duration) -> bool {
         for issuer in self.inner.issuers.values() {
-            if let Some(j) = &issuer.jwks {
-                if !j.ready(timeout).await {
-                    return false;
-                }
+            if let Some(j) = &issuer.jwks
+                && !j.ready(timeout).await
+            {
+                return false;
             }
         }
         true
@@ -623,15 +623,15 @@ impl JwtAuthenticator {
             return Err(invalid(("token_too_large", "the token is too large")));
         }
         let key = inner.cache.as_ref().map(|_| VerifiedCache::key(token));
-        if let (Some(cache), Some(key)) = (&inner.cache, &key) {
-            if let Some(hit) = cache.get(key) {
-                match self.still_valid(&hit).await {
-                    Ok(true) => return Ok(hit.identity.clone()),
-                    Ok(false) => cache.remove(key),
-                    Err(e) => {
-                        cache.remove(key);
-                        return Err(e);
-                    }
+        if let (Some(cache), Some(key)) = (&inner.cache, &key)
+            && let Some(hit) = cache.get(key)
+        {
+            match self.still_valid(&hit).await {
+                Ok(true) => return Ok(hit.identity.clone()),
+                Ok(false) => cache.remove(key),
+                Err(e) => {
+                    cache.remove(key);
+                    return Err(e);
                 }
             }
         }
@@ -649,13 +649,13 @@ impl JwtAuthenticator {
         if hit.exp + self.inner.leeway <= unix_now() {
             return Ok(false);
         }
-        if let Some(jti) = &hit.jti {
-            if self.inner.revocations.is_revoked(jti).await? {
-                return Err(refuse(
-                    AuthErrorKind::RevokedCredentials,
-                    ("token_revoked", "the token was revoked"),
-                ));
-            }
+        if let Some(jti) = &hit.jti
+            && self.inner.revocations.is_revoked(jti).await?
+        {
+            return Err(refuse(
+                AuthErrorKind::RevokedCredentials,
+                ("token_revoked", "the token was revoked"),
+            ));
         }
         let Some(issuer) = self.inner.issuers.get(&hit.issuer) else {
             return Ok(false);
@@ -730,13 +730,13 @@ impl JwtAuthenticator {
             )));
         }
         let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
-        if let Some(jti) = &jti {
-            if inner.revocations.is_revoked(jti).await? {
-                return Err(refuse(
-                    AuthErrorKind::RevokedCredentials,
-                    ("token_revoked", "the token was revoked"),
-                ));
-            }
+        if let Some(jti) = &jti
+            && inner.revocations.is_revoked(jti).await?
+        {
+            return Err(refuse(
+                AuthErrorKind::RevokedCredentials,
+                ("token_revoked", "the token was revoked"),
+            ));
         }
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
         let identity = identity(&claims, issuer, exp);
