@@ -1,4 +1,4 @@
-//! actix-web extractors: [`Auth`] and `Option<Auth>`.
+//! actix-web extractors: [`Auth`], [`MaybeAuth`] and [`Claims<T>`].
 
 use std::future::{Ready, ready};
 
@@ -74,4 +74,48 @@ fn missing_middleware() -> actix_web::Error {
         StatusCode::INTERNAL_SERVER_ERROR,
     )
     .into()
+}
+
+/// The verified token claims of the caller, as `T`.
+///
+/// A caller whose credential has no claims (an API key, Basic) or whose
+/// claims do not deserialise into `T` gets the middleware's 401
+/// `invalid_token`.
+///
+/// ```
+/// use auth_actix::Claims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Access {
+///     sub: String,
+///     tenant: String,
+/// }
+///
+/// async fn handler(Claims(access): Claims<Access>) -> String {
+///     format!("{} of {}", access.sub, access.tenant)
+/// }
+/// # let _ = actix_web::web::get().to(handler);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Claims<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest for Claims<T> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let identity = match Auth::from_request(req, payload).into_inner() {
+            Ok(Auth(id)) => id,
+            Err(e) => return ready(Err(e)),
+        };
+        ready(identity.claims_as::<T>().map(Claims).map_err(|err| {
+            let checked = req.extensions().get::<Checked>().cloned();
+            match checked {
+                Some(checked) => {
+                    AuthRejection(checked.guard.reject(&err, &ActixHead::new(req))).into()
+                }
+                None => missing_middleware(),
+            }
+        }))
+    }
 }

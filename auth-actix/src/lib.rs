@@ -8,7 +8,7 @@ mod request;
 mod tls;
 
 pub use error::{AuthRejection, rejection_response};
-pub use extract::{Auth, MaybeAuth};
+pub use extract::{Auth, Claims, MaybeAuth};
 pub use middleware::{RequireAuth, RequireAuthMiddleware};
 pub use request::TlsConnection;
 #[cfg(feature = "rustls")]

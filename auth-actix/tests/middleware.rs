@@ -120,3 +120,81 @@ async fn per_route_policies() {
         "Bearer realm=\"t\", error=\"insufficient_scope\", scope=\"write\""
     );
 }
+
+mod claims {
+    use super::*;
+    use auth_actix::Claims;
+    use auth_core::AnyOf;
+    use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    #[derive(serde::Deserialize)]
+    struct Tenant {
+        sub: String,
+        tenant: String,
+    }
+
+    async fn tenant(Claims(t): Claims<Tenant>) -> HttpResponse {
+        HttpResponse::Ok().body(format!("{}@{}", t.sub, t.tenant))
+    }
+
+    fn token(secret: &[u8], extra: serde_json::Value) -> String {
+        let mut claims =
+            serde_json::json!({"iss": "urn:t", "aud": "api", "sub": "u1", "exp": 4102444800u64});
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let mut h = Header::new(Algorithm::HS256);
+        h.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
+    }
+
+    #[actix_web::test]
+    async fn typed_claims_in_and_out() {
+        let secret = [9u8; 32];
+        let jwt = JwtAuthenticator::builder()
+            .issuer(
+                Issuer::new("urn:t")
+                    .audience("api")
+                    .key(
+                        JwtKey::hmac(&auth_core::Secret::new(secret.to_vec()), Algorithm::HS256)
+                            .unwrap(),
+                    )
+                    .token_types(["JWT"]),
+            )
+            .build()
+            .unwrap();
+        let keys = ApiKeys::in_memory(Pepper::generate());
+        let (api_key, _) = keys
+            .issue(NewKey::new("o", Environment::Test))
+            .await
+            .unwrap();
+        let guard = Guard::builder(AnyOf::new().or(jwt).or(ApiKeyAuthenticator::new(keys)))
+            .realm("t")
+            .build()
+            .unwrap();
+        let app = test::init_service(
+            App::new().route("/t", web::get().to(tenant).wrap(RequireAuth::new(guard))),
+        )
+        .await;
+        let bearer = |t: &str| {
+            test::TestRequest::get()
+                .uri("/t")
+                .insert_header(("authorization", format!("Bearer {t}")))
+                .to_request()
+        };
+        let ok = token(&secret, serde_json::json!({"tenant": "acme"}));
+        let res = test::call_service(&app, bearer(&ok)).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(&test::read_body(res).await[..], b"u1@acme");
+        let lacking = token(&secret, serde_json::json!({}));
+        for req in [bearer(&lacking), bearer(api_key.expose())] {
+            let res = test::call_service(&app, req).await;
+            assert_eq!(res.status(), 401);
+            assert_eq!(
+                res.headers().get("www-authenticate").unwrap(),
+                "Bearer realm=\"t\", error=\"invalid_token\""
+            );
+        }
+    }
+}

@@ -169,6 +169,22 @@ impl Identity {
         self.claims.as_deref()
     }
 
+    /// The verified claims as a typed value (the adapters' `Claims<T>`
+    /// extractors). A caller without claims (an API key, Basic) or whose
+    /// claims do not fit `T` is refused with 401 `invalid_token`.
+    pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::AuthError> {
+        let refuse = || {
+            crate::AuthError::new(
+                crate::AuthErrorKind::InvalidCredentials,
+                crate::Scheme::Bearer,
+            )
+            .with_reason("claims_shape")
+            .with_detail("the token lacks claims this resource needs")
+        };
+        let claims = self.claims.as_deref().ok_or_else(refuse)?;
+        T::deserialize(serde_json::Value::Object(claims.clone())).map_err(|_| refuse())
+    }
+
     /// The subject: a user name, key owner, `sub` claim or SPIFFE ID.
     pub fn subject(&self) -> &str {
         &self.subject

@@ -1,4 +1,4 @@
-//! axum extractors: [`Auth`] and `Option<Auth>`.
+//! axum extractors: [`Auth`], `Option<Auth>` and [`Claims<T>`].
 //!
 //! `Auth` requires an identity; `Option<Auth>` accepts anonymous callers on
 //! routes whose layer [allows them](crate::RequireAuthLayer::allow_anonymous).
@@ -67,5 +67,48 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Auth {
         } else {
             Err(missing_layer())
         }
+    }
+}
+
+/// The verified token claims of the caller, as `T`.
+///
+/// A caller whose credential has no claims (an API key, Basic) or whose
+/// claims do not deserialise into `T` gets the layer's 401 `invalid_token`.
+///
+/// ```
+/// use auth_tower::Claims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Access {
+///     sub: String,
+///     tenant: String,
+/// }
+///
+/// async fn handler(Claims(access): Claims<Access>) -> String {
+///     format!("{} of {}", access.sub, access.tenant)
+/// }
+/// # let _ = axum::routing::get(handler);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Claims<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Claims<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(identity) =
+            <Auth as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        identity.claims_as::<T>().map(Claims).map_err(|err| {
+            match parts.extensions.get::<Checked>() {
+                Some(checked) => {
+                    rejection_response(&checked.guard.reject(&err, &HttpHead::new(parts)))
+                }
+                None => missing_layer(),
+            }
+        })
     }
 }

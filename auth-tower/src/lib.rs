@@ -18,7 +18,7 @@ pub use response::rejection_response;
 pub use service::RequireAuth;
 
 #[cfg(feature = "axum")]
-pub use extract::Auth;
+pub use extract::{Auth, Claims};
 #[cfg(feature = "server")]
 pub use server::serve;
 

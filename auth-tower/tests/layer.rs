@@ -211,3 +211,87 @@ async fn per_route_policies_with_route_layer() {
         "Bearer realm=\"t\", error=\"insufficient_scope\", scope=\"write\""
     );
 }
+
+mod claims {
+    use super::*;
+    use auth_core::AnyOf;
+    use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
+    use auth_tower::Claims;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    #[derive(serde::Deserialize)]
+    struct Tenant {
+        sub: String,
+        tenant: String,
+    }
+
+    async fn tenant(Claims(t): Claims<Tenant>) -> String {
+        format!("{}@{}", t.sub, t.tenant)
+    }
+
+    fn token(secret: &[u8], extra: serde_json::Value) -> String {
+        let mut claims =
+            serde_json::json!({"iss": "urn:t", "aud": "api", "sub": "u1", "exp": 4102444800u64});
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let mut h = Header::new(Algorithm::HS256);
+        h.typ = Some("JWT".to_owned());
+        jsonwebtoken::encode(&h, &claims, &EncodingKey::from_secret(secret).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn typed_claims_in_and_out() {
+        let secret = [9u8; 32];
+        let jwt = JwtAuthenticator::builder()
+            .issuer(
+                Issuer::new("urn:t")
+                    .audience("api")
+                    .key(
+                        JwtKey::hmac(&auth_core::Secret::new(secret.to_vec()), Algorithm::HS256)
+                            .unwrap(),
+                    )
+                    .token_types(["JWT"]),
+            )
+            .build()
+            .unwrap();
+        let keys = auth_core::api_key::ApiKeys::in_memory(auth_core::api_key::Pepper::generate());
+        let (api_key, _) = keys
+            .issue(auth_core::api_key::NewKey::new(
+                "o",
+                auth_core::api_key::Environment::Test,
+            ))
+            .await
+            .unwrap();
+        let guard = Guard::builder(
+            AnyOf::new()
+                .or(jwt)
+                .or(auth_core::api_key::ApiKeyAuthenticator::new(keys)),
+        )
+        .realm("t")
+        .build()
+        .unwrap();
+        let app = Router::new().route("/t", get(tenant).route_layer(RequireAuthLayer::new(guard)));
+        let bearer = |t: &str| {
+            Request::get("/t")
+                .header("authorization", format!("Bearer {t}"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        let ok = token(&secret, serde_json::json!({"tenant": "acme"}));
+        assert_eq!(
+            call(&app, bearer(&ok)).await,
+            (StatusCode::OK, "u1@acme".to_owned())
+        );
+        // A token without the claim, and an API key (no claims at all): 401 invalid_token.
+        let lacking = token(&secret, serde_json::json!({}));
+        for req in [bearer(&lacking), bearer(api_key.expose())] {
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                res.headers()["www-authenticate"],
+                "Bearer realm=\"t\", error=\"invalid_token\""
+            );
+        }
+    }
+}

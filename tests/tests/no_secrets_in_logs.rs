@@ -65,6 +65,30 @@ async fn no_credential_reaches_logs_or_debug_output() {
             }
         }
     }
+    // JWTs: honest, expired and forged ones.
+    let minter = auth_conformance::jwt::Minter::load(dir.path(), &creds);
+    let mut expired = minter.claims("reports:read");
+    expired["exp"] = serde_json::json!(auth_conformance::jwt::now() - 3600);
+    for token in [
+        minter.es256(&minter.claims("reports:read")),
+        minter.rs256(&minter.claims("admin")),
+        minter.es256(&expired),
+        minter.internal(&minter.internal_claims("reports:read"), "JWT"),
+    ] {
+        secrets.push(token.clone());
+        // The signature alone identifies the token too.
+        secrets.push(token.rsplit('.').next().unwrap().to_owned());
+        headers.push(("authorization", format!("Bearer {token}")));
+        pair.send(
+            Listener::Plain,
+            "GET",
+            "/v1/reports",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    }
+    secrets.push(creds.jwt.internal_hs256.secret_b64url.clone());
+
     // A key in the query string is refused; the refusal must not log it.
     let main = creds.api_key("main");
     pair.send(
