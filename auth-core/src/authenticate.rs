@@ -232,3 +232,87 @@ impl Authenticator for AllOf {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthMethod, Guard, SimpleRequest};
+
+    /// Claims requests carrying `header`; accepts the value `ok`.
+    struct HeaderAuth(&'static str);
+
+    impl Authenticator for HeaderAuth {
+        fn claims(&self, req: &AuthRequest<'_>) -> bool {
+            !req.head().header_values(self.0).is_empty()
+        }
+        fn authenticate<'a>(
+            &'a self,
+            req: &'a AuthRequest<'a>,
+        ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+            let ok = req.head().header_values(self.0) == [b"ok"];
+            Box::pin(async move {
+                if ok {
+                    Ok(Identity::new(self.0, AuthMethod::Custom))
+                } else {
+                    Err(AuthError::new(
+                        AuthErrorKind::InvalidCredentials,
+                        Scheme::Bearer,
+                    ))
+                }
+            })
+        }
+        fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+            out.push(Challenge::Bearer);
+        }
+    }
+
+    async fn status(guard: &Guard, req: SimpleRequest) -> Result<String, u16> {
+        guard
+            .check(&req)
+            .await
+            .map(|id| id.map(|i| i.subject().to_owned()).unwrap_or_default())
+            .map_err(|r| r.status())
+    }
+
+    #[tokio::test]
+    async fn any_of_lets_the_credential_decide_and_refuses_two() {
+        let g = Guard::builder(AnyOf::new().or(HeaderAuth("x-a")).or(HeaderAuth("x-b")))
+            .build()
+            .unwrap();
+        let req = || SimpleRequest::get("/");
+        assert_eq!(
+            status(&g, req().header("x-a", "ok")).await,
+            Ok("x-a".into())
+        );
+        assert_eq!(
+            status(&g, req().header("x-b", "ok")).await,
+            Ok("x-b".into())
+        );
+        assert_eq!(status(&g, req().header("x-b", "no")).await, Err(401));
+        assert_eq!(status(&g, req()).await, Err(401));
+        // Two credentials of different methods at once.
+        assert_eq!(
+            status(&g, req().header("x-a", "ok").header("x-b", "ok")).await,
+            Err(400)
+        );
+    }
+
+    #[tokio::test]
+    async fn all_of_needs_every_member() {
+        let g = Guard::builder(AllOf::new().and(HeaderAuth("x-a")).and(HeaderAuth("x-b")))
+            .build()
+            .unwrap();
+        let req = || SimpleRequest::get("/");
+        assert_eq!(
+            status(&g, req().header("x-a", "ok").header("x-b", "ok")).await,
+            Ok("x-a".into()),
+            "the first member's identity"
+        );
+        assert_eq!(status(&g, req().header("x-a", "ok")).await, Err(401));
+        assert_eq!(
+            status(&g, req().header("x-a", "ok").header("x-b", "no")).await,
+            Err(401)
+        );
+        assert_eq!(status(&g, req()).await, Err(401));
+    }
+}
