@@ -59,9 +59,12 @@ impl std::fmt::Display for AuthMethod {
 
 /// An authenticated caller. Handlers read it through the adapters' extractors.
 ///
-/// Holds no secret: it is safe to log with `Debug`.
+/// Holds no secret: it is safe to log with `Debug`. Cheap to clone (shared).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity(Arc<Inner>);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
+struct Inner {
     subject: String,
     method: AuthMethod,
     scopes: BTreeSet<String>,
@@ -74,10 +77,29 @@ pub struct Identity {
     claims: Option<Arc<Claims>>,
 }
 
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Same shape as a derived Debug of the fields.
+        let i = &*self.0;
+        f.debug_struct("Identity")
+            .field("subject", &i.subject)
+            .field("method", &i.method)
+            .field("scopes", &i.scopes)
+            .field("roles", &i.roles)
+            .field("key_id", &i.key_id)
+            .field("client_id", &i.client_id)
+            .field("expires_at", &i.expires_at)
+            .field("cert_thumbprint", &i.cert_thumbprint)
+            .field("actors", &i.actors)
+            .field("claims", &i.claims)
+            .finish()
+    }
+}
+
 impl Identity {
     /// A caller with the given subject, authenticated by `method`.
     pub fn new(subject: impl Into<String>, method: AuthMethod) -> Self {
-        Self {
+        Self(Arc::new(Inner {
             subject: subject.into(),
             method,
             scopes: BTreeSet::new(),
@@ -88,7 +110,11 @@ impl Identity {
             cert_thumbprint: None,
             actors: Vec::new(),
             claims: None,
-        }
+        }))
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        Arc::make_mut(&mut self.0)
     }
 
     /// Adds scopes.
@@ -97,7 +123,9 @@ impl Identity {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self.inner_mut()
+            .scopes
+            .extend(scopes.into_iter().map(Into::into));
         self
     }
 
@@ -112,61 +140,63 @@ impl Identity {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.roles.extend(roles.into_iter().map(Into::into));
+        self.inner_mut()
+            .roles
+            .extend(roles.into_iter().map(Into::into));
         self
     }
 
     /// Sets the public id of the key used.
     pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
-        self.key_id = Some(key_id.into());
+        self.inner_mut().key_id = Some(key_id.into());
         self
     }
 
     /// Sets the OAuth client id.
     pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
+        self.inner_mut().client_id = Some(client_id.into());
         self
     }
 
     /// Sets when the credential stops being valid.
     pub fn with_expiry(mut self, at: SystemTime) -> Self {
-        self.expires_at = Some(at);
+        self.inner_mut().expires_at = Some(at);
         self
     }
 
     /// Sets the certificate thumbprint the credential is bound to
     /// (RFC 8705 `cnf.x5t#S256`, base64url of SHA-256 of the DER).
     pub fn with_cert_thumbprint(mut self, x5t_s256: impl Into<String>) -> Self {
-        self.cert_thumbprint = Some(x5t_s256.into());
+        self.inner_mut().cert_thumbprint = Some(x5t_s256.into());
         self
     }
 
     /// Sets the actor chain of a delegated token (RFC 8693 `act`), the
     /// current actor first.
     pub fn with_actors(mut self, actors: Vec<String>) -> Self {
-        self.actors = actors;
+        self.inner_mut().actors = actors;
         self
     }
 
     /// Attaches the verified claims of a token.
     pub fn with_claims(mut self, claims: Arc<Claims>) -> Self {
-        self.claims = Some(claims);
+        self.inner_mut().claims = Some(claims);
         self
     }
 
     /// The certificate thumbprint the credential is bound to, if any.
     pub fn cert_thumbprint(&self) -> Option<&str> {
-        self.cert_thumbprint.as_deref()
+        self.0.cert_thumbprint.as_deref()
     }
 
     /// The actor chain of a delegated token, current actor first.
     pub fn actors(&self) -> &[String] {
-        &self.actors
+        &self.0.actors
     }
 
     /// The verified claims, for token-based methods.
     pub fn claims(&self) -> Option<&Claims> {
-        self.claims.as_deref()
+        self.0.claims.as_deref()
     }
 
     /// The verified claims as a typed value (the adapters' `Claims<T>`
@@ -181,52 +211,52 @@ impl Identity {
             .with_reason("claims_shape")
             .with_detail("the token lacks claims this resource needs")
         };
-        let claims = self.claims.as_deref().ok_or_else(refuse)?;
+        let claims = self.0.claims.as_deref().ok_or_else(refuse)?;
         T::deserialize(serde_json::Value::Object(claims.clone())).map_err(|_| refuse())
     }
 
     /// The subject: a user name, key owner, `sub` claim or SPIFFE ID.
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.0.subject
     }
 
     /// How the caller authenticated.
     pub fn method(&self) -> AuthMethod {
-        self.method
+        self.0.method
     }
 
     /// The granted scopes, sorted.
     pub fn scopes(&self) -> impl Iterator<Item = &str> + '_ {
-        self.scopes.iter().map(String::as_str)
+        self.0.scopes.iter().map(String::as_str)
     }
 
     /// Whether `scope` was granted.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.contains(scope)
+        self.0.scopes.contains(scope)
     }
 
     /// The roles, sorted.
     pub fn roles(&self) -> impl Iterator<Item = &str> + '_ {
-        self.roles.iter().map(String::as_str)
+        self.0.roles.iter().map(String::as_str)
     }
 
     /// Whether the caller has `role`.
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.contains(role)
+        self.0.roles.contains(role)
     }
 
     /// The public id of the API key used, if any.
     pub fn key_id(&self) -> Option<&str> {
-        self.key_id.as_deref()
+        self.0.key_id.as_deref()
     }
 
     /// The OAuth client id, if any.
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
+        self.0.client_id.as_deref()
     }
 
     /// When the credential stops being valid, if known.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.expires_at
+        self.0.expires_at
     }
 }

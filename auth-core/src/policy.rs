@@ -21,9 +21,9 @@ use crate::identity::Identity;
 
 type Predicate = Arc<dyn Fn(&Identity) -> bool + Send + Sync>;
 
-/// An authorization rule. Cheap to clone.
+/// An authorization rule. Cheap to clone (shared).
 #[derive(Clone)]
-pub struct Policy(Node);
+pub struct Policy(Arc<Node>);
 
 #[derive(Clone)]
 enum Node {
@@ -38,14 +38,18 @@ enum Node {
 }
 
 impl Policy {
+    fn node(node: Node) -> Self {
+        Self(Arc::new(node))
+    }
+
     /// Any authenticated caller.
     pub fn authenticated() -> Self {
-        Self(Node::Authenticated)
+        Self::node(Node::Authenticated)
     }
 
     /// The caller must have `scope`.
     pub fn scope(scope: impl Into<String>) -> Self {
-        Self(Node::AllScopes(vec![scope.into()]))
+        Self::node(Node::AllScopes(vec![scope.into()]))
     }
 
     /// The caller must have every one of `scopes`.
@@ -54,7 +58,7 @@ impl Policy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self(Node::AllScopes(
+        Self::node(Node::AllScopes(
             scopes.into_iter().map(Into::into).collect(),
         ))
     }
@@ -65,12 +69,12 @@ impl Policy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self(Node::AnyScope(scopes.into_iter().map(Into::into).collect()))
+        Self::node(Node::AnyScope(scopes.into_iter().map(Into::into).collect()))
     }
 
     /// The caller must have `role`.
     pub fn role(role: impl Into<String>) -> Self {
-        Self(Node::AnyRole(vec![role.into()]))
+        Self::node(Node::AnyRole(vec![role.into()]))
     }
 
     /// The caller must have at least one of `roles`.
@@ -79,7 +83,7 @@ impl Policy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self(Node::AnyRole(roles.into_iter().map(Into::into).collect()))
+        Self::node(Node::AnyRole(roles.into_iter().map(Into::into).collect()))
     }
 
     /// An application rule; `name` is logged when it refuses.
@@ -87,23 +91,23 @@ impl Policy {
         name: &'static str,
         f: impl Fn(&Identity) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Self(Node::Predicate(name, Arc::new(f)))
+        Self::node(Node::Predicate(name, Arc::new(f)))
     }
 
     /// Every one of `policies`.
     pub fn all(policies: impl IntoIterator<Item = Policy>) -> Self {
-        Self(Node::All(policies.into_iter().collect()))
+        Self::node(Node::All(policies.into_iter().collect()))
     }
 
     /// At least one of `policies`.
     pub fn any(policies: impl IntoIterator<Item = Policy>) -> Self {
-        Self(Node::Any(policies.into_iter().collect()))
+        Self::node(Node::Any(policies.into_iter().collect()))
     }
 
     /// The opposite of `policy`.
     #[allow(clippy::should_implement_trait)] // a constructor, not `!`
     pub fn not(policy: Policy) -> Self {
-        Self(Node::Not(Box::new(policy)))
+        Self::node(Node::Not(Box::new(policy)))
     }
 
     /// This and `other`.
@@ -119,7 +123,7 @@ impl Policy {
     /// Checks `identity`. A missing scope is `InsufficientScope` (403 with
     /// the scopes asked for); anything else is `Forbidden` (403).
     pub fn check(&self, identity: &Identity) -> Result<(), AuthError> {
-        match &self.0 {
+        match &*self.0 {
             Node::Authenticated => Ok(()),
             Node::AllScopes(scopes) => {
                 if scopes.iter().all(|s| identity.has_scope(s)) {
@@ -176,7 +180,7 @@ fn forbidden(reason: &'static str) -> AuthError {
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
+        match &*self.0 {
             Node::Authenticated => f.write_str("Authenticated"),
             Node::AllScopes(s) => f.debug_tuple("AllScopes").field(s).finish(),
             Node::AnyScope(s) => f.debug_tuple("AnyScope").field(s).finish(),

@@ -87,7 +87,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Auth {
 /// async fn handler(Claims(access): Claims<Access>) -> String {
 ///     format!("{} of {}", access.sub, access.tenant)
 /// }
-/// # let _ = axum::routing::get(handler);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(handler);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Claims<T>(pub T);

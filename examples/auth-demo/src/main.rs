@@ -57,12 +57,19 @@ fn parse_args() -> Result<DemoConfig, DemoError> {
 }
 
 fn main() -> ExitCode {
+    // One line per decision, written by a worker thread in batches so that
+    // request threads never wait on stderr; nothing is dropped (not lossy),
+    // and the guard flushes what is left when main returns.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer)
         .init();
     let config = match parse_args() {
         Ok(c) => c,
