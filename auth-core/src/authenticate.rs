@@ -56,12 +56,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// parsed from it once.
 pub struct AuthRequest<'a> {
     head: &'a dyn RequestHead,
-    credential: &'a Credential,
+    credential: &'a Credential<'a>,
 }
 
 impl<'a> AuthRequest<'a> {
     /// Pairs a head with the credential parsed from it.
-    pub fn new(head: &'a dyn RequestHead, credential: &'a Credential) -> Self {
+    pub fn new(head: &'a dyn RequestHead, credential: &'a Credential<'a>) -> Self {
         Self { head, credential }
     }
 
@@ -71,7 +71,7 @@ impl<'a> AuthRequest<'a> {
     }
 
     /// The credential presented in the headers.
-    pub fn credential(&self) -> &'a Credential {
+    pub fn credential(&self) -> &'a Credential<'a> {
         self.credential
     }
 }
@@ -156,7 +156,8 @@ impl Authenticator for AnyOf {
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         let mut claimants = self.members.iter().filter(|m| m.claims(req));
         let first = claimants.next();
-        let second = claimants.next();
+        // Only look for a second claimant when the first is found.
+        let second = first.and_then(|_| claimants.next());
         match (first, second) {
             (Some(m), None) => m.authenticate(req),
             (Some(_), Some(_)) => Box::pin(std::future::ready(Err(AuthError::new(

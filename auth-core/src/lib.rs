@@ -27,4 +27,4 @@ pub use identity::{AuthMethod, Claims, Identity};
 pub use policy::Policy;
 pub use rejection::{Challenge, Rejection};
 pub use request::{RequestHead, SimpleRequest, TrustedProxies};
-pub use secret::Secret;
+pub use secret::{Secret, SecretRef};

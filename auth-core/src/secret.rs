@@ -90,6 +90,43 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// A borrowed view of secret bytes that live elsewhere (a request header):
+/// the same redacted `Debug`, no `Display` and constant-time equality as
+/// [`Secret`], without copying the bytes. Owning copies are [`Secret`]s.
+#[derive(Clone, Copy)]
+pub struct SecretRef<'a>(&'a [u8]);
+
+impl<'a> SecretRef<'a> {
+    /// Views `bytes` as a secret.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self(bytes)
+    }
+
+    /// The secret bytes. Call this only where the secret is used.
+    pub fn expose(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// An owned, zeroized-on-drop copy.
+    pub fn to_secret(&self) -> Secret {
+        Secret::new(self.0)
+    }
+}
+
+impl PartialEq for SecretRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(other.0).into()
+    }
+}
+
+impl Eq for SecretRef<'_> {}
+
+impl std::fmt::Debug for SecretRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +137,15 @@ mod tests {
         let dbg = format!("{s:?} {:?}", Some(&s));
         assert!(!dbg.contains("super-secret-value"));
         assert!(dbg.contains("redacted"));
+    }
+
+    #[test]
+    fn borrowed_view_is_redacted_too() {
+        let bytes = b"another-secret".to_vec();
+        let r = SecretRef::new(&bytes);
+        assert!(!format!("{r:?}").contains("another"));
+        assert_eq!(r.to_secret(), Secret::from("another-secret"));
+        assert_eq!(r, SecretRef::new(b"another-secret"));
     }
 
     #[test]
