@@ -829,7 +829,7 @@ fn identity(claims: &Claims, issuer: &IssuerState, exp: u64) -> Identity {
 
 impl Authenticator for JwtAuthenticator {
     fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        matches!(req.credential(), Credential::Bearer(t) if validate::looks_like_jwt(t.expose()))
+        matches!(req.credential(), Credential::Bearer(t) if validate::is_jwt_shaped(t.expose()))
     }
 
     fn authenticate<'a>(

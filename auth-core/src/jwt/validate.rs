@@ -21,18 +21,34 @@ pub(crate) struct Unverified {
     pub(crate) iss: String,
 }
 
-/// Whether `token` has the shape of a JWS compact serialisation: three
-/// non-empty base64url segments.
-pub(crate) fn looks_like_jwt(token: &[u8]) -> bool {
-    let mut dots = 0;
-    for b in token {
-        match b {
-            b'.' => dots += 1,
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
-            _ => return false,
-        }
+/// Which bytes may appear in a base64url segment.
+// A 256-entry table indexed by a byte: every index is in bounds.
+#[allow(clippy::indexing_slicing)]
+const B64URL_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        i += 1;
     }
-    dots == 2
+    t
+};
+
+/// Whether a bearer token is meant as a JWT: two dots, as a JWS compact
+/// serialisation has. (The charset was checked with the RFC 6750 syntax;
+/// [`inspect`] checks the base64url alphabet before any verification.)
+pub(crate) fn is_jwt_shaped(token: &[u8]) -> bool {
+    token.iter().filter(|b| **b == b'.').count() == 2
+}
+
+/// Whether `token` has the shape of a JWS compact serialisation: three
+/// base64url segments.
+pub(crate) fn looks_like_jwt(token: &[u8]) -> bool {
+    is_jwt_shaped(token)
+        && token
+            .iter()
+            .all(|b| *b == b'.' || in_table(&B64URL_CHARS, *b))
 }
 
 fn b64_json(segment: &[u8], what: Refusal) -> Result<Map<String, Value>, Refusal> {
@@ -133,6 +149,12 @@ pub(crate) fn check_claim_types(claims: &Map<String, Value>) -> Result<(), Refus
         }
     }
     Ok(())
+}
+
+/// Looks a byte up in a 256-entry table.
+#[allow(clippy::indexing_slicing)] // a u8 indexes a [_; 256]: always in bounds
+fn in_table(table: &[bool; 256], b: u8) -> bool {
+    table[usize::from(b)]
 }
 
 #[cfg(test)]
