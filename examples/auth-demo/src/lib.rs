@@ -7,6 +7,7 @@
 
 mod app_actix;
 mod app_axum;
+pub mod logfmt;
 mod state;
 
 use std::net::{SocketAddr, TcpListener};

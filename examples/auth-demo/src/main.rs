@@ -110,7 +110,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .event_format(auth_demo::logfmt::DemoFormat)
         .with_writer(sink.clone())
         .init();
     let code = run();
