@@ -65,6 +65,8 @@ struct Idp {
     in_progress: AtomicU64,
     issuer_in_metadata: Mutex<String>,
     jwks_base: Mutex<String>,
+    /// Serve metadata only at the RFC 8414 location, not the OIDC one.
+    rfc8414_only: std::sync::atomic::AtomicBool,
 }
 
 impl Idp {
@@ -92,6 +94,13 @@ async fn jwks(State(idp): State<Arc<Idp>>) -> impl IntoResponse {
     res
 }
 
+async fn oidc_metadata(State(idp): State<Arc<Idp>>) -> axum::response::Response {
+    if idp.rfc8414_only.load(Ordering::SeqCst) {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    metadata(State(idp)).await.into_response()
+}
+
 async fn metadata(State(idp): State<Arc<Idp>>) -> impl IntoResponse {
     let addr = idp.jwks_base.lock().unwrap().clone();
     let iss = idp.issuer_in_metadata.lock().unwrap().clone();
@@ -105,7 +114,8 @@ async fn start_idp(idp: Arc<Idp>) -> (String, tokio::sync::oneshot::Sender<()>) 
     *idp.jwks_base.lock().unwrap() = base.clone();
     let app = Router::new()
         .route("/jwks.json", get(jwks))
-        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/.well-known/openid-configuration", get(oidc_metadata))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
         .with_state(idp);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -326,4 +336,27 @@ async fn metadata_for_another_issuer_is_refused() {
     *idp.issuer_in_metadata.lock().unwrap() = "https://someone-else.test".to_owned();
     let jwt = authenticator(Issuer::new(base.clone()).audience("api").discover());
     assert!(!jwt.ready(Duration::from_millis(1500)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8414_metadata_when_there_is_no_oidc_document() {
+    let idp = Arc::new(Idp::default());
+    let a = key("a");
+    idp.serve(&[&a]);
+    idp.rfc8414_only.store(true, Ordering::SeqCst);
+    let (base, _stop) = start_idp(idp.clone()).await;
+    *idp.issuer_in_metadata.lock().unwrap() = base.clone();
+    let jwt = authenticator(Issuer::new(base.clone()).audience("api").discover());
+    assert!(
+        jwt.ready(Duration::from_secs(10)).await,
+        "keys found through RFC 8414 metadata"
+    );
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some("a".to_owned());
+    h.typ = Some("at+jwt".to_owned());
+    let claims = json!({"iss": base, "aud": "api", "sub": "u", "client_id": "c", "iat": now(),
+                        "exp": now() + 600, "jti": "j2"});
+    let t = jsonwebtoken::encode(&h, &claims, &a.encoding).unwrap();
+    let guard = Guard::builder(jwt).build().unwrap();
+    assert_eq!(status(&guard, &t).await, 200);
 }
