@@ -28,8 +28,9 @@ pub const STANDARD_SCOPES: &[&str] = &["reports:read", "reports:write"];
 /// How long `rotated_old` keeps working after the rotation.
 pub const ROTATION_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// `credentials.json`, as DEMO.md describes it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// `credentials.json`, as DEMO.md describes it. Its `Debug` names the
+/// credentials but never shows them.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Credentials {
     /// The issuer of the current run.
     pub issuer: String,
@@ -43,8 +44,8 @@ pub struct Credentials {
     pub tls: TlsFiles,
 }
 
-/// The JWT part of `credentials.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// The JWT part of `credentials.json` (no `Debug`: it holds a secret).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JwtFiles {
     /// The audience every token must name.
     pub audience: String,
@@ -68,7 +69,7 @@ pub struct SigningKeyFile {
 }
 
 /// The HS256 issuer `urn:demo:internal`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct InternalIssuer {
     /// Its `iss`.
     pub issuer: String,
@@ -76,8 +77,19 @@ pub struct InternalIssuer {
     pub secret_b64url: String,
 }
 
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("issuer", &self.issuer)
+            .field("api_keys", &self.api_keys.keys().collect::<Vec<_>>())
+            .field("basic_users", &self.basic_users.keys().collect::<Vec<_>>())
+            .field("jwt_audience", &self.jwt.audience)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One Basic user's credentials.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BasicUserCredentials {
     /// The password.
     pub password: String,
