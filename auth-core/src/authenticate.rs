@@ -91,6 +91,16 @@ pub trait Authenticator: Send + Sync + 'static {
     /// The challenges to offer on `head`'s listener when no credential was
     /// presented (e.g. `Basic` only over TLS).
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>);
+
+    /// Authenticates if this authenticator claims the request, in one pass;
+    /// `None` if it does not. Composites override it to look at each member
+    /// once.
+    fn try_authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
+        self.claims(req).then(|| self.authenticate(req))
+    }
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
@@ -106,6 +116,12 @@ impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
         (**self).challenges(head, out)
     }
+    fn try_authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
+        (**self).try_authenticate(req)
+    }
 }
 
 impl<A: Authenticator + ?Sized> Authenticator for std::sync::Arc<A> {
@@ -120,6 +136,12 @@ impl<A: Authenticator + ?Sized> Authenticator for std::sync::Arc<A> {
     }
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
         (**self).challenges(head, out)
+    }
+    fn try_authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
+        (**self).try_authenticate(req)
     }
 }
 
@@ -145,6 +167,17 @@ impl AnyOf {
     }
 }
 
+impl AnyOf {
+    fn two_credentials<'a>() -> BoxFuture<'a, Result<Identity, AuthError>> {
+        Box::pin(std::future::ready(Err(AuthError::new(
+            AuthErrorKind::InvalidRequest,
+            Scheme::Bearer,
+        )
+        .with_reason("multiple_credentials")
+        .with_detail("more than one credential was presented; send one"))))
+    }
+}
+
 impl Authenticator for AnyOf {
     fn claims(&self, req: &AuthRequest<'_>) -> bool {
         self.members.iter().any(|m| m.claims(req))
@@ -154,23 +187,25 @@ impl Authenticator for AnyOf {
         &'a self,
         req: &'a AuthRequest<'a>,
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
-        let mut claimants = self.members.iter().filter(|m| m.claims(req));
-        let first = claimants.next();
-        // Only look for a second claimant when the first is found.
-        let second = first.and_then(|_| claimants.next());
-        match (first, second) {
-            (Some(m), None) => m.authenticate(req),
-            (Some(_), Some(_)) => Box::pin(std::future::ready(Err(AuthError::new(
-                AuthErrorKind::InvalidRequest,
-                Scheme::Bearer,
-            )
-            .with_reason("multiple_credentials")
-            .with_detail("more than one credential was presented; send one")))),
-            (None, _) => Box::pin(std::future::ready(Err(AuthError::new(
+        self.try_authenticate(req).unwrap_or_else(|| {
+            Box::pin(std::future::ready(Err(AuthError::new(
                 AuthErrorKind::MissingCredentials,
                 Scheme::None,
-            )))),
+            ))))
+        })
+    }
+
+    fn try_authenticate<'a>(
+        &'a self,
+        req: &'a AuthRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
+        let mut rest = self.members.iter();
+        let first = rest.by_ref().find(|m| m.claims(req))?;
+        // A second claimant means two different credentials at once.
+        if rest.any(|m| m.claims(req)) {
+            return Some(Self::two_credentials());
         }
+        Some(first.authenticate(req))
     }
 
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {

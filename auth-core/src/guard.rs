@@ -158,8 +158,8 @@ impl Guard {
         let credential = Credential::from_head(head).map_err(|e| (e, None))?;
         let req = AuthRequest::new(head, &credential);
         let authn = &self.shared.authenticator;
-        let identity = if authn.claims(&req) {
-            authn.authenticate(&req).await.map_err(|e| (e, None))?
+        let identity = if let Some(verifying) = authn.try_authenticate(&req) {
+            verifying.await.map_err(|e| (e, None))?
         } else {
             return match &credential {
                 Credential::None if self.anonymous => Ok(None),
