@@ -17,6 +17,7 @@ pub mod basic;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 
+#[cfg(any(feature = "api-key", feature = "basic"))]
 mod mac;
 
 pub use authenticate::{AllOf, AnyOf, AuthRequest, Authenticator, BoxFuture};

@@ -22,6 +22,7 @@ pub(crate) fn keyed(key: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as KeyInit>::new(&block.into())
 }
 
+#[cfg_attr(not(feature = "basic"), allow(dead_code))] // used by the Basic cache
 /// The 32-byte MAC of `parts`, each prefixed by its length so that
 /// `("ab", "c")` and `("a", "bc")` differ.
 pub(crate) fn tag(mac: &Hmac<Sha256>, parts: &[&[u8]]) -> [u8; 32] {
