@@ -97,16 +97,6 @@ impl<'a> Credential<'a> {
             (Some(value), None) => parse_authorization(value),
         }
     }
-
-    /// How the credential was presented.
-    pub fn scheme(&self) -> Scheme {
-        match self {
-            Self::Bearer(_) => Scheme::Bearer,
-            Self::Basic(_) => Scheme::Basic,
-            Self::ApiKeyHeader(_) => Scheme::ApiKeyHeader,
-            Self::None | Self::Other { .. } => Scheme::None,
-        }
-    }
 }
 
 fn invalid_request(reason: &'static str, detail: &'static str) -> AuthError {
