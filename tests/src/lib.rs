@@ -70,12 +70,12 @@ pub fn test_config(framework: Framework, state_dir: &Path) -> DemoConfig {
 /// A reqwest client that trusts the demo CA of `state_dir` and nothing else.
 pub fn client(state_dir: &Path) -> reqwest::Client {
     let ca = std::fs::read(state_dir.join("ca.pem")).unwrap_or_default();
-    let mut builder = reqwest::Client::builder()
+    reqwest::Client::builder()
         .no_proxy()
         .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).unwrap_or_default())
-        .timeout(Duration::from_secs(30));
-    builder = builder.pool_max_idle_per_host(4);
-    builder.build().unwrap_or_else(|e| panic!("client: {e}"))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("client: {e}"))
 }
 
 impl Pair {

@@ -47,13 +47,28 @@ fn key(kid: &str) -> Key {
     }
 }
 
-fn token(k: &Key) -> String {
+/// An RFC 9068 access token from `iss`, signed with `k`.
+fn token_from(iss: &str, k: &Key) -> String {
     let mut h = Header::new(Algorithm::ES256);
     h.kid = Some(k.kid.clone());
     h.typ = Some("at+jwt".to_owned());
-    let claims = json!({"iss": ISSUER, "aud": "api", "sub": "u", "client_id": "c", "iat": now(),
+    let claims = json!({"iss": iss, "aud": "api", "sub": "u", "client_id": "c", "iat": now(),
                         "exp": now() + 600, "jti": format!("{}", rand::random::<u64>())});
     jsonwebtoken::encode(&h, &claims, &k.encoding).unwrap()
+}
+
+fn token(k: &Key) -> String {
+    token_from(ISSUER, k)
+}
+
+/// The test issuer, its keys at `base`, with a short refetch cooldown.
+fn remote(base: &str) -> JwtAuthenticator {
+    authenticator(
+        Issuer::new(ISSUER)
+            .audience("api")
+            .jwks_url(format!("{base}/jwks.json"))
+            .jwks_config(fast_config()),
+    )
 }
 
 #[derive(Default)]
@@ -154,12 +169,7 @@ async fn rotated_key_is_picked_up_and_the_old_one_leaves() {
     let (a, b) = (key("a"), key("b"));
     idp.serve(&[&a]);
     let (base, _stop) = start_idp(idp.clone()).await;
-    let jwt = authenticator(
-        Issuer::new(ISSUER)
-            .audience("api")
-            .jwks_url(format!("{base}/jwks.json"))
-            .jwks_config(fast_config()),
-    );
+    let jwt = remote(&base);
     assert!(jwt.ready(Duration::from_secs(10)).await);
     let guard = Guard::builder(jwt.clone()).build().unwrap();
     let token_a = token(&a);
@@ -215,12 +225,7 @@ async fn keys_are_kept_when_the_server_goes_away() {
     let a = key("a");
     idp.serve(&[&a]);
     let (base, stop) = start_idp(idp.clone()).await;
-    let jwt = authenticator(
-        Issuer::new(ISSUER)
-            .audience("api")
-            .jwks_url(format!("{base}/jwks.json"))
-            .jwks_config(fast_config()),
-    );
+    let jwt = remote(&base);
     assert!(jwt.ready(Duration::from_secs(10)).await);
     let guard = Guard::builder(jwt).build().unwrap();
     stop.send(()).unwrap();
@@ -257,12 +262,7 @@ async fn a_slow_server_does_not_delay_known_kids() {
     let a = key("a");
     idp.serve(&[&a]);
     let (base, _stop) = start_idp(idp.clone()).await;
-    let jwt = authenticator(
-        Issuer::new(ISSUER)
-            .audience("api")
-            .jwks_url(format!("{base}/jwks.json"))
-            .jwks_config(fast_config()),
-    );
+    let jwt = remote(&base);
     assert!(jwt.ready(Duration::from_secs(10)).await);
     let guard = Guard::builder(jwt).build().unwrap();
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -308,12 +308,7 @@ async fn discovery_and_skipped_keys_and_max_age() {
         .build()
         .unwrap();
     assert!(jwt.ready(Duration::from_secs(10)).await);
-    let mut h = Header::new(Algorithm::ES256);
-    h.kid = Some("a".to_owned());
-    h.typ = Some("at+jwt".to_owned());
-    let claims = json!({"iss": base, "aud": "api", "sub": "u", "client_id": "c", "iat": now(),
-                        "exp": now() + 600, "jti": "j1"});
-    let t = jsonwebtoken::encode(&h, &claims, &a.encoding).unwrap();
+    let t = token_from(&base, &a);
     let guard = Guard::builder(jwt.clone()).build().unwrap();
     assert_eq!(status(&guard, &t).await, 200);
     // max-age=1 (with a 1 s floor): refreshed in the background, no request needed.
@@ -351,12 +346,7 @@ async fn rfc8414_metadata_when_there_is_no_oidc_document() {
         jwt.ready(Duration::from_secs(10)).await,
         "keys found through RFC 8414 metadata"
     );
-    let mut h = Header::new(Algorithm::ES256);
-    h.kid = Some("a".to_owned());
-    h.typ = Some("at+jwt".to_owned());
-    let claims = json!({"iss": base, "aud": "api", "sub": "u", "client_id": "c", "iat": now(),
-                        "exp": now() + 600, "jti": "j2"});
-    let t = jsonwebtoken::encode(&h, &claims, &a.encoding).unwrap();
+    let t = token_from(&base, &a);
     let guard = Guard::builder(jwt).build().unwrap();
     assert_eq!(status(&guard, &t).await, 200);
 }
