@@ -7,7 +7,7 @@
 
 mod app_actix;
 mod app_axum;
-pub mod logfmt;
+pub mod log;
 mod state;
 
 use std::net::{SocketAddr, TcpListener};

@@ -15,13 +15,14 @@
 //! Flags: `--framework axum|actix`, `--http ADDR`, `--https ADDR`,
 //! `--state-dir DIR`, `--ready-file FILE`, `--issuer URL`, `--redis URL`.
 
-use std::io::{BufWriter, Stderr, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use auth_demo::log::{LineLayer, LogSink};
 use auth_demo::{DemoConfig, DemoError, Framework};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 const USAGE: &str = "usage: auth-demo [--framework axum|actix] [--http ADDR] [--https ADDR]
                  [--state-dir DIR] [--ready-file FILE] [--redis URL] [--issuer URL]";
@@ -59,59 +60,18 @@ fn parse_args() -> Result<DemoConfig, DemoError> {
     Ok(config)
 }
 
-/// The log sink: one buffer in front of stderr, shared by every thread.
-/// Request threads append their line under an uncontended lock; a timer
-/// thread flushes the buffer every 200 ms, so a busy server makes one write
-/// per batch instead of a syscall (or a thread wake-up) per line.
-#[derive(Clone)]
-struct LogSink(Arc<Mutex<BufWriter<Stderr>>>);
-
-struct LogLine<'a>(MutexGuard<'a, BufWriter<Stderr>>);
-
-impl Write for LogLine<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        // Flushed by the timer, not per line.
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogSink {
-    type Writer = LogLine<'a>;
-    fn make_writer(&'a self) -> Self::Writer {
-        LogLine(self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl LogSink {
-    fn flush(&self) {
-        let _ = self.0.lock().unwrap_or_else(|e| e.into_inner()).flush();
-    }
-}
-
 fn main() -> ExitCode {
-    let sink = LogSink(Arc::new(Mutex::new(BufWriter::with_capacity(
-        64 * 1024,
-        std::io::stderr(),
-    ))));
-    let flusher = sink.clone();
-    let _ = std::thread::Builder::new()
-        .name("auth-demo-log".to_owned())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_millis(200));
-                flusher.flush();
-            }
-        });
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    let sink = LogSink::new(std::io::stderr());
+    if let Err(e) = sink.spawn_writer(Duration::from_millis(100)) {
+        eprintln!("auth-demo: cannot start the log writer: {e}");
+        return ExitCode::FAILURE;
+    }
+    tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .event_format(auth_demo::logfmt::DemoFormat)
-        .with_writer(sink.clone())
+        .with(LineLayer::new(sink.clone()))
         .init();
     let code = run();
     sink.flush();
