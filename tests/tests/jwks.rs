@@ -166,7 +166,7 @@ async fn status(guard: &Guard, token: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_key_is_picked_up_and_the_old_one_leaves() {
     let idp = Arc::new(Idp::default());
-    let (a, b) = (key("a"), key("b"));
+    let (a, b, c) = (key("a"), key("b"), key("c"));
     idp.serve(&[&a]);
     let (base, _stop) = start_idp(idp.clone()).await;
     let jwt = remote(&base);
@@ -174,8 +174,8 @@ async fn rotated_key_is_picked_up_and_the_old_one_leaves() {
     let guard = Guard::builder(jwt.clone()).build().unwrap();
     let token_a = token(&a);
     assert_eq!(status(&guard, &token_a).await, 200);
-    // Rotate: the IdP now publishes only b.
-    idp.serve(&[&b]);
+    // A key is added: the IdP now publishes a and b.
+    idp.serve(&[&a, &b]);
     tokio::time::sleep(Duration::from_millis(250)).await; // past the cooldown
     assert_eq!(
         status(&guard, &token(&b)).await,
@@ -183,8 +183,19 @@ async fn rotated_key_is_picked_up_and_the_old_one_leaves() {
         "new kid found by a refetch"
     );
     assert_eq!(jwt.jwks(ISSUER).unwrap().fetch_count(), 2);
+    // a is still published: its cached token is served without verifying again.
+    let checks = jwt.signature_checks();
+    assert_eq!(status(&guard, &token_a).await, 200);
+    assert_eq!(jwt.signature_checks(), checks, "served from the cache");
+    // Rotate: the IdP now publishes only b and c.
+    idp.serve(&[&b, &c]);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(status(&guard, &token(&c)).await, 200);
+    assert_eq!(jwt.jwks(ISSUER).unwrap().fetch_count(), 3);
     // a's token was verified and cached before; its key has left the JWKS.
     assert_eq!(status(&guard, &token_a).await, 401);
+    // b's stayed: its cached token still holds.
+    assert_eq!(status(&guard, &token(&b)).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

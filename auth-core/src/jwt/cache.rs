@@ -7,15 +7,46 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use moka::Expiry;
 use sha2::{Digest, Sha256};
 
+use super::jwks::JwksCache;
 use crate::identity::Identity;
 
 /// A verified token, as remembered.
 pub(crate) struct Verified {
     pub(crate) identity: Identity,
     pub(crate) exp: u64,
-    pub(crate) issuer: String,
-    pub(crate) kid: Option<String>,
     pub(crate) jti: Option<String>,
+    /// How to tell that the verifying key is still published.
+    pub(crate) key: KeySource,
+}
+
+/// Where the key that verified a token came from.
+pub(crate) enum KeySource {
+    /// A configured key, or a JWKS key without a `kid`: nothing to re-check.
+    Fixed,
+    /// The key `kid` of a JWKS, as of its `removals` count: while the
+    /// count is unchanged no key has left the set, so the key is still there.
+    Jwks {
+        jwks: Arc<JwksCache>,
+        kid: String,
+        removals: u64,
+    },
+}
+
+impl KeySource {
+    /// Whether the key is still published.
+    pub(crate) fn still_published(&self) -> bool {
+        match self {
+            Self::Fixed => true,
+            Self::Jwks {
+                jwks,
+                kid,
+                removals,
+            } => {
+                jwks.removals() == *removals
+                    || jwks.current().is_some_and(|set| set.contains_kid(kid))
+            }
+        }
+    }
 }
 
 struct UntilExp {

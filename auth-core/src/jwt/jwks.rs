@@ -79,6 +79,8 @@ struct Shared {
     /// Bumped after every fetch attempt, successful or not.
     attempts: watch::Sender<u64>,
     in_flight: AtomicBool,
+    /// Bumped whenever a `kid` leaves the set (or the whole set is dropped).
+    removals: AtomicU64,
     last_attempt: Mutex<Option<Instant>>,
     negative: moka::sync::Cache<String, ()>,
     fetches: AtomicU64,
@@ -125,6 +127,7 @@ impl JwksCache {
             keys: watch::Sender::new(None),
             attempts: watch::Sender::new(0),
             in_flight: AtomicBool::new(true),
+            removals: AtomicU64::new(0),
             last_attempt: Mutex::new(Some(Instant::now())),
             fetches: AtomicU64::new(0),
         });
@@ -155,6 +158,12 @@ impl JwksCache {
     /// The current keys, if any were loaded (and are not too stale).
     pub(crate) fn current(&self) -> Option<Arc<KeySet>> {
         self.shared.keys.borrow().clone()
+    }
+
+    /// How many times a `kid` has left the set: while this is unchanged,
+    /// every key seen before is still published.
+    pub(crate) fn removals(&self) -> u64 {
+        self.shared.removals.load(Ordering::Acquire)
     }
 
     /// Starts a refetch unless one is in flight or the cooldown has not
@@ -258,7 +267,11 @@ async fn fetcher(
         match fetch(&client, &shared, &mut jwks_url).await {
             Ok((set, max_age)) => {
                 tracing::debug!(target: "auth_core::jwks", keys = set.len(), "JWKS loaded");
-                shared.keys.send_replace(Some(Arc::new(set)));
+                let set = Arc::new(set);
+                let old = shared.keys.send_replace(Some(Arc::clone(&set)));
+                if old.is_some_and(|old| set.lost_kid_of(&old)) {
+                    shared.removals.fetch_add(1, Ordering::AcqRel);
+                }
                 shared.negative.invalidate_all();
                 last_success = Some(Instant::now());
                 backoff = Duration::from_secs(1);
@@ -270,8 +283,10 @@ async fn fetcher(
             }
             Err(e) => {
                 tracing::warn!(target: "auth_core::jwks", error = %e, "JWKS fetch failed; serving the keys held");
-                if last_success.is_some_and(|t| t.elapsed() > cfg.max_stale) {
-                    shared.keys.send_replace(None);
+                if last_success.is_some_and(|t| t.elapsed() > cfg.max_stale)
+                    && shared.keys.send_replace(None).is_some()
+                {
+                    shared.removals.fetch_add(1, Ordering::AcqRel);
                 }
                 next = tokio::time::Instant::now() + backoff;
                 backoff = (backoff * 2).min(cfg.min_refresh.max(Duration::from_secs(1)));

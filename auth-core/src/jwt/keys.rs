@@ -267,6 +267,11 @@ impl KeySet {
         self.by_kid.contains_key(kid)
     }
 
+    /// Whether some `kid` of `before` is missing here.
+    pub(crate) fn lost_kid_of(&self, before: &KeySet) -> bool {
+        before.by_kid.keys().any(|k| !self.by_kid.contains_key(k))
+    }
+
     /// Keys without a `kid` that may verify `alg`, then named ones if there
     /// is no unnamed candidate (a token without `kid` against an issuer with
     /// a single key).

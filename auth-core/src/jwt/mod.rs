@@ -83,7 +83,7 @@ pub use jwks::{JwksCache, JwksConfig};
 pub use keys::JwtKey;
 pub use revocation::{MemoryRevocations, RevocationStore};
 
-use cache::{Verified, VerifiedCache, unix_now};
+use cache::{KeySource, Verified, VerifiedCache, unix_now};
 use jwks::{Lookup, Source};
 use keys::KeySet;
 
@@ -657,15 +657,7 @@ impl JwtAuthenticator {
                 ("token_revoked", "the token was revoked"),
             ));
         }
-        let Some(issuer) = self.inner.issuers.get(&hit.issuer) else {
-            return Ok(false);
-        };
-        Ok(match (&issuer.jwks, &hit.kid) {
-            (Some(jwks), Some(kid)) if !issuer.static_keys.contains_kid(kid) => {
-                jwks.current().is_some_and(|set| set.contains_kid(kid))
-            }
-            _ => true,
-        })
+        Ok(hit.key.still_published())
     }
 
     async fn verify_uncached(&self, token: &[u8]) -> Result<Verified, AuthError> {
@@ -690,7 +682,7 @@ impl JwtAuthenticator {
                 "the token's algorithm is not allowed",
             )));
         }
-        let candidates = self.keys_for(issuer, head.kid.as_deref(), head.alg).await?;
+        let (candidates, key_source) = self.keys_for(issuer, head.kid.as_deref(), head.alg).await?;
         let validation = issuer
             .validations
             .get(&head.alg)
@@ -743,9 +735,8 @@ impl JwtAuthenticator {
         Ok(Verified {
             identity: identity.with_claims(Arc::new(claims)),
             exp,
-            issuer: issuer.name.clone(),
-            kid: head.kid,
             jti,
+            key: key_source,
         })
     }
 
@@ -754,7 +745,7 @@ impl JwtAuthenticator {
         issuer: &IssuerState,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<Vec<Arc<JwtKey>>, AuthError> {
+    ) -> Result<(Vec<Arc<JwtKey>>, KeySource), AuthError> {
         let unknown = || invalid(("unknown_kid", "no key of the issuer matches the token"));
         let mismatch = || {
             invalid((
@@ -781,13 +772,27 @@ impl JwtAuthenticator {
         if kid.is_some_and(|k| issuer.static_keys.contains_kid(k))
             || (kid.is_none() && !issuer.static_keys.candidates(alg).is_empty())
         {
-            return pick(&issuer.static_keys);
+            return Ok((pick(&issuer.static_keys)?, KeySource::Fixed));
         }
         let Some(jwks) = &issuer.jwks else {
-            return pick(&issuer.static_keys);
+            return Ok((pick(&issuer.static_keys)?, KeySource::Fixed));
         };
+        // Read before the keys: a key that leaves the set while this token
+        // is verified is then noticed on the first cache hit.
+        let removals = jwks.removals();
         match jwks.lookup(kid).await {
-            Lookup::Keys(set) => pick(&set),
+            Lookup::Keys(set) => {
+                let keys = pick(&set)?;
+                let source = match kid {
+                    Some(kid) => KeySource::Jwks {
+                        jwks: Arc::clone(jwks),
+                        kid: kid.to_owned(),
+                        removals,
+                    },
+                    None => KeySource::Fixed,
+                };
+                Ok((keys, source))
+            }
             Lookup::UnknownKid => Err(unknown()),
             Lookup::Unavailable => Err(AuthError::new(AuthErrorKind::Unavailable, Scheme::None)
                 .with_reason("jwks_unavailable")
