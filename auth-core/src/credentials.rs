@@ -144,25 +144,31 @@ fn is_tchar(b: &u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b)
 }
 
-/// Which bytes may appear in the body of an RFC 6750 `b64token`.
-// A 256-entry table indexed by a byte: every index is in bounds.
-#[allow(clippy::indexing_slicing)]
-const B64TOKEN_CHARS: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        i += 1;
-    }
-    t
-};
+/// Whether `b` may appear in the body of an RFC 6750 `b64token`:
+/// ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/". Branch-free, so that
+/// checking a whole token (hundreds of bytes, on every request) compiles to
+/// vector code.
+#[inline(always)]
+fn is_b64token_char(b: u8) -> bool {
+    let lower = b | 0x20;
+    (lower.wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
+        | (b == b'+')
+        | (b == b'/')
+}
 
 /// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 pub fn is_b64token(token: &[u8]) -> bool {
     let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
     let (body, _) = token.split_at(body_len);
-    !body.is_empty() && body.iter().all(|b| in_table(&B64TOKEN_CHARS, *b))
+    !body.is_empty()
+        && body
+            .chunks(64)
+            .all(|chunk| chunk.iter().fold(true, |ok, b| ok & is_b64token_char(*b)))
 }
 
 fn query_has_credential(query: &str) -> bool {
@@ -201,14 +207,26 @@ fn percent_decoded_eq(encoded: &str, plain: &str) -> bool {
     out.eq_ignore_ascii_case(plain.as_bytes())
 }
 
-/// Looks a byte up in a 256-entry table.
-#[allow(clippy::indexing_slicing)] // a u8 indexes a [_; 256]: always in bounds
-fn in_table(table: &[bool; 256], b: u8) -> bool {
-    table[usize::from(b)]
-}
-
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn b64token_chars_are_exactly_the_rfc_6750_set() {
+        for b in 0..=u8::MAX {
+            let rfc = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(super::is_b64token_char(b), rfc, "byte {b:#04x}");
+        }
+        let long = "a".repeat(200);
+        assert!(super::is_b64token(long.as_bytes()));
+        for at in [0, 63, 64, 150, 199] {
+            let mut bad = long.clone().into_bytes();
+            bad[at] = b'!';
+            assert!(!super::is_b64token(&bad), "a bad byte at {at}");
+        }
+        assert!(super::is_b64token(b"abc=="));
+        assert!(!super::is_b64token(b"=="));
+        assert!(!super::is_b64token(b"a=b"));
+    }
+
     use super::*;
     use crate::request::SimpleRequest;
 

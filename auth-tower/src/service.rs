@@ -65,9 +65,7 @@ where
         let check = Box::pin(async move {
             let decision = guard.check(&HttpHead::new(&parts)).await;
             if decision.is_ok() {
-                parts.extensions.insert(Checked {
-                    guard: guard.clone(),
-                });
+                parts.extensions.insert(Checked { guard });
             }
             (decision, parts)
         });
