@@ -33,10 +33,15 @@ use crate::policy::Policy;
 use crate::rejection::{Challenge, Rejection, valid_realm};
 use crate::request::RequestHead;
 
-/// Authentication plus a policy. Cheap to clone: per-route guards share the
-/// authenticator.
+/// Authentication plus a policy. Cheap to clone (one reference count, as
+/// adapters clone it per request): per-route guards share the authenticator.
 #[derive(Clone)]
 pub struct Guard {
+    inner: Arc<GuardInner>,
+}
+
+#[derive(Clone)]
+struct GuardInner {
     shared: Arc<Shared>,
     policy: Option<Policy>,
     anonymous: bool,
@@ -66,12 +71,14 @@ impl GuardBuilder {
             return Err(ConfigError::invalid("realm"));
         }
         Ok(Guard {
-            shared: Arc::new(Shared {
-                authenticator: self.authenticator,
-                realm: self.realm,
+            inner: Arc::new(GuardInner {
+                shared: Arc::new(Shared {
+                    authenticator: self.authenticator,
+                    realm: self.realm,
+                }),
+                policy: None,
+                anonymous: false,
             }),
-            policy: None,
-            anonymous: false,
         })
     }
 }
@@ -88,8 +95,10 @@ impl Guard {
     /// The same guard with `policy` checked after authentication.
     pub fn with_policy(&self, policy: Policy) -> Self {
         Self {
-            policy: Some(policy),
-            ..self.clone()
+            inner: Arc::new(GuardInner {
+                policy: Some(policy),
+                ..(*self.inner).clone()
+            }),
         }
     }
 
@@ -97,14 +106,16 @@ impl Guard {
     /// anonymously. A credential that is presented must still be valid.
     pub fn allow_anonymous(&self) -> Self {
         Self {
-            anonymous: true,
-            ..self.clone()
+            inner: Arc::new(GuardInner {
+                anonymous: true,
+                ..(*self.inner).clone()
+            }),
         }
     }
 
     /// The realm.
     pub fn realm(&self) -> &str {
-        &self.shared.realm
+        &self.inner.shared.realm
     }
 
     /// The decision for one request: `Ok(Some(identity))`, `Ok(None)` for an
@@ -147,8 +158,11 @@ impl Guard {
     /// Renders `err` as this guard's rejection for `head`.
     pub fn reject(&self, err: &AuthError, head: &dyn RequestHead) -> Rejection {
         let mut offered: Vec<Challenge> = Vec::with_capacity(3);
-        self.shared.authenticator.challenges(head, &mut offered);
-        Rejection::from_error(err, &self.shared.realm, &offered)
+        self.inner
+            .shared
+            .authenticator
+            .challenges(head, &mut offered);
+        Rejection::from_error(err, &self.inner.shared.realm, &offered)
     }
 
     async fn decide(
@@ -157,12 +171,12 @@ impl Guard {
     ) -> Result<Option<Identity>, (AuthError, Option<Identity>)> {
         let credential = Credential::from_head(head).map_err(|e| (e, None))?;
         let req = AuthRequest::new(head, &credential);
-        let authn = &self.shared.authenticator;
+        let authn = &self.inner.shared.authenticator;
         let identity = if let Some(verifying) = authn.try_authenticate(&req) {
             verifying.await.map_err(|e| (e, None))?
         } else {
             return match &credential {
-                Credential::None if self.anonymous => Ok(None),
+                Credential::None if self.inner.anonymous => Ok(None),
                 Credential::None => Err((
                     AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None),
                     None,
@@ -187,7 +201,7 @@ impl Guard {
                 )),
             };
         };
-        if let Some(Err(e)) = self.policy.as_ref().map(|p| p.check(&identity)) {
+        if let Some(Err(e)) = self.inner.policy.as_ref().map(|p| p.check(&identity)) {
             return Err((e, Some(identity)));
         }
         Ok(Some(identity))
@@ -197,9 +211,9 @@ impl Guard {
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Guard")
-            .field("realm", &self.shared.realm)
-            .field("policy", &self.policy)
-            .field("anonymous", &self.anonymous)
+            .field("realm", &self.inner.shared.realm)
+            .field("policy", &self.inner.policy)
+            .field("anonymous", &self.inner.anonymous)
             .finish_non_exhaustive()
     }
 }
