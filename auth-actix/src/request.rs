@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
-use auth_core::RequestHead;
+use auth_core::{HeaderOnce, RequestHead};
 
 /// What `on_connect` learned about a TLS connection (see
 /// [`on_connect`](crate::on_connect)).
@@ -54,6 +54,9 @@ impl RequestHead for ActixHead {
     }
     fn header_values(&self, name: &str) -> Vec<&[u8]> {
         self.headers.get_all(name).map(|v| v.as_bytes()).collect()
+    }
+    fn header_once(&self, name: &str) -> HeaderOnce<'_> {
+        HeaderOnce::from_values(self.headers.get_all(name).map(|v| v.as_bytes()))
     }
     fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer

@@ -22,7 +22,7 @@
 //! ```
 
 use crate::error::{AuthError, AuthErrorKind, Scheme};
-use crate::request::RequestHead;
+use crate::request::{HeaderOnce, RequestHead};
 use crate::secret::SecretRef;
 
 /// Query parameters that would carry a credential; their presence is refused.
@@ -62,21 +62,27 @@ impl<'a> Credential<'a> {
                 "credentials in the query string are not accepted; send them in the Authorization or X-API-Key header",
             ));
         }
-        let auth = head.header_values("authorization");
-        let key = head.header_values("x-api-key");
-        if auth.len() > 1 {
-            return Err(invalid_request(
-                "multiple_authorization_headers",
-                "more than one Authorization header was sent",
-            ));
-        }
-        if key.len() > 1 {
-            return Err(invalid_request(
-                "multiple_api_key_headers",
-                "more than one X-API-Key header was sent",
-            ));
-        }
-        match (auth.first(), key.first()) {
+        let auth = match head.header_once("authorization") {
+            HeaderOnce::Absent => None,
+            HeaderOnce::Once(v) => Some(v),
+            HeaderOnce::Repeated => {
+                return Err(invalid_request(
+                    "multiple_authorization_headers",
+                    "more than one Authorization header was sent",
+                ));
+            }
+        };
+        let key = match head.header_once("x-api-key") {
+            HeaderOnce::Absent => None,
+            HeaderOnce::Once(v) => Some(v),
+            HeaderOnce::Repeated => {
+                return Err(invalid_request(
+                    "multiple_api_key_headers",
+                    "more than one X-API-Key header was sent",
+                ));
+            }
+        };
+        match (auth, key) {
             (None, None) => Ok(Self::None),
             (Some(_), Some(_)) => Err(invalid_request(
                 "multiple_credentials",

@@ -27,5 +27,5 @@ pub use guard::{Guard, GuardBuilder};
 pub use identity::{AuthMethod, Claims, Identity};
 pub use policy::Policy;
 pub use rejection::{Challenge, Rejection};
-pub use request::{RequestHead, SimpleRequest, TrustedProxies};
+pub use request::{HeaderOnce, RequestHead, SimpleRequest, TrustedProxies};
 pub use secret::{Secret, SecretRef};

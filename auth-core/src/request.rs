@@ -39,6 +39,22 @@ pub trait RequestHead: Send + Sync {
     fn query(&self) -> Option<&str>;
     /// Every value of the named header, in order.
     fn header_values(&self, name: &str) -> Vec<&[u8]>;
+    /// The named header's value if it was sent exactly once. Credentials are
+    /// read through this on every request; the default calls
+    /// [`header_values`](Self::header_values), and adapters answer it without
+    /// allocating.
+    ///
+    /// ```
+    /// use auth_core::{HeaderOnce, RequestHead, SimpleRequest};
+    ///
+    /// let req = SimpleRequest::get("/").header("x-api-key", "k").header("a", "1").header("a", "2");
+    /// assert_eq!(req.header_once("x-api-key"), HeaderOnce::Once(b"k"));
+    /// assert_eq!(req.header_once("a"), HeaderOnce::Repeated);
+    /// assert_eq!(req.header_once("authorization"), HeaderOnce::Absent);
+    /// ```
+    fn header_once(&self, name: &str) -> HeaderOnce<'_> {
+        HeaderOnce::from_values(self.header_values(name))
+    }
     /// The address of the connection's peer.
     fn peer_addr(&self) -> Option<SocketAddr>;
     /// Whether the request arrived over TLS on this connection.
@@ -46,6 +62,29 @@ pub trait RequestHead: Send + Sync {
     /// The client certificate chain (DER, leaf first) the TLS peer presented.
     fn peer_certificates(&self) -> &[Vec<u8>] {
         &[]
+    }
+}
+
+/// How often a header was sent: what [`RequestHead::header_once`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderOnce<'a> {
+    /// Not sent.
+    Absent,
+    /// Sent once, with this value.
+    Once(&'a [u8]),
+    /// Sent more than once.
+    Repeated,
+}
+
+impl<'a> HeaderOnce<'a> {
+    /// From the values, in order (an iterator over them: at most two are read).
+    pub fn from_values(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut values = values.into_iter();
+        match (values.next(), values.next()) {
+            (None, _) => Self::Absent,
+            (Some(v), None) => Self::Once(v),
+            (Some(_), Some(_)) => Self::Repeated,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use auth_core::RequestHead;
+use auth_core::{HeaderOnce, RequestHead};
 use http::request::Parts;
 
 /// What the connection a request arrived on looks like: peer address, TLS,
@@ -65,6 +65,15 @@ impl RequestHead for HttpHead<'_> {
             .iter()
             .map(|v| v.as_bytes())
             .collect()
+    }
+    fn header_once(&self, name: &str) -> HeaderOnce<'_> {
+        HeaderOnce::from_values(
+            self.parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.as_bytes()),
+        )
     }
     fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
