@@ -60,7 +60,11 @@ impl Expiry<[u8; 32], Arc<Verified>> for UntilExp {
         value: &Arc<Verified>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let left = Duration::from_secs(value.exp.saturating_sub(unix_now()));
+        // To the token's `exp`, exactly: moka never hands out an entry past
+        // it, so a hit needs no clock read of its own.
+        let left = (UNIX_EPOCH + Duration::from_secs(value.exp))
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
         Some(left.min(self.max_ttl))
     }
 }

@@ -643,12 +643,10 @@ impl JwtAuthenticator {
         Ok(identity)
     }
 
-    /// Whether a cached verification still holds: not expired, not revoked,
-    /// its key still published.
+    /// Whether a cached verification still holds: not revoked, its key still
+    /// published. (The cache itself never returns an entry past its `exp`;
+    /// within the leeway after `exp` a token is verified afresh.)
     async fn still_valid(&self, hit: &Verified) -> Result<bool, AuthError> {
-        if hit.exp + self.inner.leeway <= unix_now() {
-            return Ok(false);
-        }
         if let Some(jti) = &hit.jti
             && self.inner.revocations.is_revoked(jti).await?
         {

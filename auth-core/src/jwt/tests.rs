@@ -323,6 +323,53 @@ async fn cache_skips_signature_work_and_honours_revocation() {
 }
 
 #[tokio::test]
+async fn a_cached_token_is_not_served_past_its_exp() {
+    let a = es256();
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            Issuer::new("https://a.example").audience("api").key(
+                JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256)
+                    .unwrap()
+                    .with_kid("a1"),
+            ),
+        )
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let mut claims = access_claims("https://a.example");
+    let exp = now() + 1;
+    claims["exp"] = json!(exp);
+    let t = sign(
+        &claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    check(&jwt, &t).await.unwrap();
+    check(&jwt, &t).await.unwrap();
+    assert_eq!(
+        jwt.signature_checks(),
+        1,
+        "the second check was a cache hit"
+    );
+    let sleep_until = |at: SystemTime| async move {
+        if let Ok(wait) = at.duration_since(SystemTime::now()) {
+            tokio::time::sleep(wait).await;
+        }
+    };
+    let exp_at = UNIX_EPOCH + Duration::from_secs(exp);
+    // Within `exp`'s second the token is still valid (RFC 7519 compares whole
+    // seconds), but the cache entry is gone: it is verified afresh.
+    sleep_until(exp_at + Duration::from_millis(100)).await;
+    if SystemTime::now() < exp_at + Duration::from_millis(900) {
+        check(&jwt, &t).await.unwrap();
+        assert_eq!(jwt.signature_checks(), 2, "not served from the cache");
+    }
+    sleep_until(exp_at + Duration::from_millis(1100)).await;
+    let err = check(&jwt, &t).await.unwrap_err();
+    assert_eq!(err.reason(), "token_expired");
+}
+
+#[tokio::test]
 async fn through_the_guard_with_challenges() {
     let (jwt, a, _) = setup();
     let guard = Guard::builder(jwt).realm("r").build().unwrap();
