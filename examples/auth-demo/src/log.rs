@@ -42,10 +42,52 @@ struct Shared {
 
 /// One thread's lines, and its cached timestamp prefix.
 struct ThreadBuf {
-    lines: Vec<u8>,
+    batch: Batch,
+    /// A drained batch handed back by the writer, so that the next one
+    /// fills memory that is already mapped.
+    spare: Batch,
     stamp_secs: u64,
     /// `YYYY-MM-DDTHH:MM:SS.` for `stamp_secs`.
     stamp: [u8; 20],
+}
+
+impl ThreadBuf {
+    fn new() -> Self {
+        Self {
+            batch: Batch {
+                lines: Vec::with_capacity(64 * 1024),
+                runs: Vec::with_capacity(1024),
+            },
+            spare: Batch::default(),
+            stamp_secs: u64::MAX,
+            stamp: [0; 20],
+        }
+    }
+}
+
+/// Lines in time order, and where each new millisecond starts: the writer
+/// merges threads run by run, without looking into the lines.
+#[derive(Default)]
+struct Batch {
+    lines: Vec<u8>,
+    /// (Unix time in ms, offset in `lines`) of each run of lines stamped
+    /// with the same millisecond.
+    runs: Vec<(u64, usize)>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.lines.clear();
+        self.runs.clear();
+    }
+
+    /// Each run: its millisecond and its lines.
+    fn runs(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.runs.iter().enumerate().map(|(i, (ms, start))| {
+            let end = self.runs.get(i + 1).map_or(self.lines.len(), |r| r.1);
+            (*ms, self.lines.get(*start..end).unwrap_or_default())
+        })
+    }
 }
 
 thread_local! {
@@ -101,75 +143,80 @@ impl LogSink {
             threads.retain(|t| Arc::strong_count(t) > 2);
             all
         };
-        let batches: Vec<Vec<u8>> = threads
+        let mut batches: Vec<(&Arc<Mutex<ThreadBuf>>, Batch)> = threads
             .iter()
             .filter_map(|t| {
-                let mut t = lock(t);
-                if t.lines.is_empty() {
+                let mut buf = lock(t);
+                if buf.batch.lines.is_empty() {
                     return None;
                 }
-                let capacity = t.lines.capacity();
-                Some(std::mem::replace(
-                    &mut t.lines,
-                    Vec::with_capacity(capacity),
-                ))
+                let spare = std::mem::take(&mut buf.spare);
+                Some((t, std::mem::replace(&mut buf.batch, spare)))
             })
             .collect();
-        let mut out = lock(&self.shared.out);
-        if let [one] = batches.as_slice() {
-            let _ = out.write_all(one);
-        } else if !batches.is_empty() {
-            let _ = out.write_all(&merge_by_time(&batches));
+        {
+            let mut out = lock(&self.shared.out);
+            if let [(_, one)] = batches.as_slice() {
+                let _ = out.write_all(&one.lines);
+            } else if !batches.is_empty() {
+                let each: Vec<&Batch> = batches.iter().map(|(_, b)| b).collect();
+                let _ = out.write_all(&merge_by_time(&each));
+            }
+            let _ = out.flush();
         }
-        let _ = out.flush();
+        for (t, batch) in &mut batches {
+            batch.clear();
+            let mut buf = lock(t);
+            if buf.spare.lines.capacity() == 0 {
+                buf.spare = std::mem::take(batch);
+            }
+        }
     }
 
     /// Runs `f` on this thread's buffer, creating it on first use.
     fn with_buffer(&self, f: impl FnOnce(&mut ThreadBuf)) {
         let id = self.shared.id;
         MINE.with(|mine| {
-            let mut mine = mine.borrow_mut();
-            let buf = if let Some((_, buf)) = mine.iter().find(|(i, _)| *i == id) {
-                Arc::clone(buf)
-            } else {
-                let buf = Arc::new(Mutex::new(ThreadBuf {
-                    lines: Vec::with_capacity(64 * 1024),
-                    stamp_secs: u64::MAX,
-                    stamp: [0; 20],
-                }));
-                lock(&self.shared.threads).push(Arc::clone(&buf));
-                mine.push((id, Arc::clone(&buf)));
-                buf
-            };
-            drop(mine);
-            let mut buf = lock(&buf);
-            f(&mut buf);
-            if buf.lines.len() > MAX_PENDING {
-                let mut out = lock(&self.shared.out);
-                let _ = out.write_all(&buf.lines);
-                buf.lines.clear();
+            {
+                let mine = mine.borrow();
+                if let Some((_, buf)) = mine.iter().find(|(i, _)| *i == id) {
+                    self.write_into(buf, f);
+                    return;
+                }
             }
+            let buf = Arc::new(Mutex::new(ThreadBuf::new()));
+            lock(&self.shared.threads).push(Arc::clone(&buf));
+            mine.borrow_mut().push((id, Arc::clone(&buf)));
+            self.write_into(&buf, f);
         });
+    }
+
+    fn write_into(&self, buf: &Mutex<ThreadBuf>, f: impl FnOnce(&mut ThreadBuf)) {
+        let mut buf = lock(buf);
+        f(&mut buf);
+        if buf.batch.lines.len() > MAX_PENDING {
+            let mut out = lock(&self.shared.out);
+            let _ = out.write_all(&buf.batch.lines);
+            buf.batch.clear();
+        }
     }
 }
 
-/// Interleaves per-thread batches (each in time order) by their lines'
-/// timestamp, which is a fixed-width prefix.
-fn merge_by_time(batches: &[Vec<u8>]) -> Vec<u8> {
-    let mut heads: Vec<_> = batches
-        .iter()
-        .map(|b| b.split_inclusive(|c| *c == b'\n').peekable())
-        .collect();
-    let mut merged = Vec::with_capacity(batches.iter().map(Vec::len).sum());
+/// Interleaves per-thread batches (each in time order) millisecond by
+/// millisecond; within one millisecond, one thread's lines come before the
+/// next thread's.
+fn merge_by_time(batches: &[&Batch]) -> Vec<u8> {
+    let mut heads: Vec<_> = batches.iter().map(|b| b.runs().peekable()).collect();
+    let mut merged = Vec::with_capacity(batches.iter().map(|b| b.lines.len()).sum());
     loop {
         let next = heads
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, h)| h.peek().map(|line| (line.get(..STAMP_LEN), i)))
+            .filter_map(|(i, h)| h.peek().map(|(ms, _)| (*ms, i)))
             .min();
         let Some((_, i)) = next else { break };
-        if let Some(line) = heads.get_mut(i).and_then(Iterator::next) {
-            merged.extend_from_slice(line);
+        if let Some((_, lines)) = heads.get_mut(i).and_then(Iterator::next) {
+            merged.extend_from_slice(lines);
         }
     }
     merged
@@ -210,7 +257,7 @@ impl ThreadBuf {
     fn write_event(&mut self, event: &Event<'_>) {
         self.write_timestamp(SystemTime::now());
         let meta = event.metadata();
-        let lines = &mut self.lines;
+        let lines = &mut self.batch.lines;
         lines.push(b' ');
         lines.extend_from_slice(meta.level().as_str().as_bytes());
         lines.push(b' ');
@@ -225,22 +272,24 @@ impl ThreadBuf {
     fn write_timestamp(&mut self, now: SystemTime) {
         let now = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = now.as_secs();
+        let ms = now.subsec_millis();
+        let batch = &mut self.batch;
+        let unix_ms = secs * 1000 + u64::from(ms);
+        if batch.runs.last().is_none_or(|(last, _)| *last != unix_ms) {
+            batch.runs.push((unix_ms, batch.lines.len()));
+        }
         if secs != self.stamp_secs {
             self.stamp = stamp_prefix(secs);
             self.stamp_secs = secs;
         }
-        self.lines.extend_from_slice(&self.stamp);
-        let ms = now.subsec_millis();
+        batch.lines.extend_from_slice(&self.stamp);
         // subsec_millis() < 1000, so each digit fits in a u8.
         for digit in [ms / 100, ms / 10 % 10, ms % 10] {
-            self.lines.push(b'0' + u8::try_from(digit).unwrap_or(0));
+            batch.lines.push(b'0' + u8::try_from(digit).unwrap_or(0));
         }
-        self.lines.push(b'Z');
+        batch.lines.push(b'Z');
     }
 }
-
-/// `YYYY-MM-DDTHH:MM:SS.` + 3 digits + `Z`.
-const STAMP_LEN: usize = 24;
 
 /// `YYYY-MM-DDTHH:MM:SS.` for a Unix time (Howard Hinnant's days-to-civil).
 fn stamp_prefix(secs: u64) -> [u8; 20] {
@@ -353,6 +402,9 @@ impl Visit for Fields<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `YYYY-MM-DDTHH:MM:SS.` + 3 digits + `Z`.
+    const STAMP_LEN: usize = 24;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     /// An output that can be read back after the sink wrote to it.
@@ -435,33 +487,42 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339() {
-        let mut buf = ThreadBuf {
-            lines: Vec::new(),
-            stamp_secs: u64::MAX,
-            stamp: [0; 20],
-        };
+        let mut buf = ThreadBuf::new();
         // 2026-11-29T03:41:44.007Z, then a later second and a leap day.
         for (secs, ms, want) in [
             (1_795_923_704, 7, "2026-11-29T03:41:44.007Z"),
             (1_795_923_705, 999, "2026-11-29T03:41:45.999Z"),
             (1_709_164_800, 0, "2024-02-29T00:00:00.000Z"),
         ] {
-            buf.lines.clear();
+            buf.batch.clear();
             buf.write_timestamp(UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms));
-            assert_eq!(String::from_utf8_lossy(&buf.lines), want);
+            assert_eq!(String::from_utf8_lossy(&buf.batch.lines), want);
         }
     }
 
     #[test]
     fn threads_are_merged_in_time_order() {
-        let a = b"2026-11-29T03:41:44.001Z a1\n2026-11-29T03:41:44.005Z a2\n".to_vec();
-        let b = b"2026-11-29T03:41:44.002Z b1\n2026-11-29T03:41:44.009Z b2\n".to_vec();
-        let merged = String::from_utf8(merge_by_time(&[a, b])).unwrap();
+        let batch = |lines: &[(u64, &str)]| {
+            let mut b = ThreadBuf::new();
+            for (ms, text) in lines {
+                b.write_timestamp(UNIX_EPOCH + Duration::from_millis(*ms));
+                b.batch
+                    .lines
+                    .extend_from_slice(format!(" {text}\n").as_bytes());
+            }
+            b.batch
+        };
+        let t0 = 1_795_923_704_000;
+        let a = batch(&[(t0 + 1, "a1"), (t0 + 1, "a2"), (t0 + 5, "a3")]);
+        let b = batch(&[(t0 + 2, "b1"), (t0 + 9, "b2")]);
+        let c = batch(&[(t0 + 1, "c1"), (t0 + 7, "c2")]);
+        assert_eq!(a.runs.len(), 2, "one run per millisecond");
+        let merged = String::from_utf8(merge_by_time(&[&a, &b, &c])).unwrap();
         let order: Vec<_> = merged
             .lines()
             .map(|l| l.rsplit(' ').next().unwrap())
             .collect();
-        assert_eq!(order, ["a1", "b1", "a2", "b2"]);
+        assert_eq!(order, ["a1", "a2", "c1", "b1", "a3", "c2", "b2"]);
     }
 
     #[test]
