@@ -6,8 +6,8 @@
 //! that formats each event straight into its own thread's buffer in a
 //! [`LogSink`]: the request thread takes only its own lock (uncontended), makes
 //! no syscall, and allocates only when its buffer grows. A writer thread
-//! ([`LogSink::spawn_writer`]) drains every thread's buffer a few times a
-//! second and writes one batch, merged back into timestamp order.
+//! ([`LogSink::spawn_writer`]) drains every thread's buffer up to a hundred
+//! times a second and writes one batch, merged back into timestamp order.
 //!
 //! Values holding a control character, a space or a quote are written
 //! Debug-quoted, so a value can neither forge a line nor a field.
@@ -115,19 +115,24 @@ impl LogSink {
         }
     }
 
-    /// Starts the thread that flushes the sink every `interval`; it ends
-    /// when every other handle on the sink is gone.
-    pub fn spawn_writer(&self, interval: Duration) -> std::io::Result<()> {
+    /// Starts the thread that drains the sink: every 10 ms while lines keep
+    /// coming, so that each thread's buffer stays small enough to stay in
+    /// cache, and every 100 ms when the log is quiet. It ends when every
+    /// other handle on the sink is gone.
+    pub fn spawn_writer(&self) -> std::io::Result<()> {
+        const BUSY: Duration = Duration::from_millis(10);
+        const QUIET: Duration = Duration::from_millis(100);
         let sink: Weak<Shared> = Arc::downgrade(&self.shared);
         std::thread::Builder::new()
             .name("auth-demo-log".to_owned())
             .spawn(move || {
+                let mut merged = Vec::new();
+                let mut interval = QUIET;
                 loop {
                     std::thread::sleep(interval);
-                    match sink.upgrade() {
-                        Some(shared) => LogSink { shared }.flush(),
-                        None => break,
-                    }
+                    let Some(shared) = sink.upgrade() else { break };
+                    let wrote = LogSink { shared }.drain(&mut merged);
+                    interval = if wrote > 0 { BUSY } else { QUIET };
                 }
             })
             .map(drop)
@@ -135,6 +140,12 @@ impl LogSink {
 
     /// Writes every buffered line, oldest first, and flushes the output.
     pub fn flush(&self) {
+        self.drain(&mut Vec::new());
+    }
+
+    /// [`flush`](Self::flush), merging in `merged` (kept between calls, so
+    /// that its memory is reused); the number of bytes written.
+    fn drain(&self, merged: &mut Vec<u8>) -> usize {
         let threads = {
             let mut threads = lock(&self.shared.threads);
             // A thread that has ended left only our handle on its buffer:
@@ -154,13 +165,16 @@ impl LogSink {
                 Some((t, std::mem::replace(&mut buf.batch, spare)))
             })
             .collect();
+        let wrote = batches.iter().map(|(_, b)| b.lines.len()).sum();
         {
             let mut out = lock(&self.shared.out);
             if let [(_, one)] = batches.as_slice() {
                 let _ = out.write_all(&one.lines);
             } else if !batches.is_empty() {
                 let each: Vec<&Batch> = batches.iter().map(|(_, b)| b).collect();
-                let _ = out.write_all(&merge_by_time(&each));
+                merge_by_time(&each, merged);
+                let _ = out.write_all(merged);
+                merged.clear();
             }
             let _ = out.flush();
         }
@@ -171,6 +185,7 @@ impl LogSink {
                 buf.spare = std::mem::take(batch);
             }
         }
+        wrote
     }
 
     /// Runs `f` on this thread's buffer, creating it on first use.
@@ -205,9 +220,9 @@ impl LogSink {
 /// Interleaves per-thread batches (each in time order) millisecond by
 /// millisecond; within one millisecond, one thread's lines come before the
 /// next thread's.
-fn merge_by_time(batches: &[&Batch]) -> Vec<u8> {
+fn merge_by_time(batches: &[&Batch], merged: &mut Vec<u8>) {
     let mut heads: Vec<_> = batches.iter().map(|b| b.runs().peekable()).collect();
-    let mut merged = Vec::with_capacity(batches.iter().map(|b| b.lines.len()).sum());
+    merged.reserve(batches.iter().map(|b| b.lines.len()).sum());
     loop {
         let next = heads
             .iter_mut()
@@ -219,7 +234,6 @@ fn merge_by_time(batches: &[&Batch]) -> Vec<u8> {
             merged.extend_from_slice(lines);
         }
     }
-    merged
 }
 
 /// The layer that writes each event as one line into a [`LogSink`].
@@ -517,7 +531,9 @@ mod tests {
         let b = batch(&[(t0 + 2, "b1"), (t0 + 9, "b2")]);
         let c = batch(&[(t0 + 1, "c1"), (t0 + 7, "c2")]);
         assert_eq!(a.runs.len(), 2, "one run per millisecond");
-        let merged = String::from_utf8(merge_by_time(&[&a, &b, &c])).unwrap();
+        let mut merged = Vec::new();
+        merge_by_time(&[&a, &b, &c], &mut merged);
+        let merged = String::from_utf8(merged).unwrap();
         let order: Vec<_> = merged
             .lines()
             .map(|l| l.rsplit(' ').next().unwrap())

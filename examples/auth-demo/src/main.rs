@@ -17,7 +17,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use auth_demo::log::{LineLayer, LogSink};
 use auth_demo::{DemoConfig, DemoError, Framework};
@@ -62,7 +61,7 @@ fn parse_args() -> Result<DemoConfig, DemoError> {
 
 fn main() -> ExitCode {
     let sink = LogSink::new(std::io::stderr());
-    if let Err(e) = sink.spawn_writer(Duration::from_millis(100)) {
+    if let Err(e) = sink.spawn_writer() {
         eprintln!("auth-demo: cannot start the log writer: {e}");
         return ExitCode::FAILURE;
     }
