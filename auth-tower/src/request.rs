@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use auth_core::{HeaderOnce, RequestHead};
+use http::HeaderName;
+use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 /// What the connection a request arrived on looks like: peer address, TLS,
@@ -67,13 +69,15 @@ impl RequestHead for HttpHead<'_> {
             .collect()
     }
     fn header_once(&self, name: &str) -> HeaderOnce<'_> {
-        HeaderOnce::from_values(
-            self.parts
-                .headers
-                .get_all(name)
-                .iter()
-                .map(|v| v.as_bytes()),
-        )
+        // The names credentials are read from on every request: no parsing.
+        const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+        let headers = &self.parts.headers;
+        let values = match name {
+            "authorization" => headers.get_all(AUTHORIZATION),
+            "x-api-key" => headers.get_all(X_API_KEY),
+            _ => headers.get_all(name),
+        };
+        HeaderOnce::from_values(values.iter().map(|v| v.as_bytes()))
     }
     fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer

@@ -182,20 +182,31 @@ pub(crate) fn identity_json(id: &Identity) -> Vec<u8> {
     struct Body<'a> {
         subject: &'a str,
         method: &'a str,
-        scopes: Vec<&'a str>,
+        scopes: Scopes<'a>,
         #[serde(skip_serializing_if = "Option::is_none")]
         key_id: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<&'a str>,
     }
-    serde_json::to_vec(&Body {
+    /// The scopes, serialised straight from the identity.
+    struct Scopes<'a>(&'a Identity);
+    impl Serialize for Scopes<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.scopes())
+        }
+    }
+    let mut out = Vec::with_capacity(256);
+    let body = Body {
         subject: id.subject(),
         method: id.method().as_str(),
-        scopes: id.scopes().collect(),
+        scopes: Scopes(id),
         key_id: id.key_id(),
         client_id: id.client_id(),
-    })
-    .unwrap_or_default()
+    };
+    match serde_json::to_writer(&mut out, &body) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
+    }
 }
 
 /// `GET /healthz`.
