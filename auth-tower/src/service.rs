@@ -11,6 +11,8 @@ use tower_service::Service;
 use crate::future::ResponseFuture;
 use crate::request::HttpHead;
 
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
 /// Authenticates requests before `S` sees them.
 #[derive(Clone, Debug)]
 pub struct RequireAuth<S> {
@@ -54,11 +56,13 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let (mut parts, body) = req.into_parts();
-        for name in [AUTHORIZATION, HeaderName::from_static("x-api-key")] {
-            if let http::header::Entry::Occupied(mut e) = parts.headers.entry(name) {
-                for v in e.iter_mut() {
-                    v.set_sensitive(true);
-                }
+        // Credentials are marked sensitive for whatever runs inside (Debug
+        // output, HPACK). A request passes the guard only with at most one
+        // of each header; a repeated one is refused, so marking the first
+        // value is enough.
+        for name in [AUTHORIZATION, X_API_KEY] {
+            if let Some(value) = parts.headers.get_mut(name) {
+                value.set_sensitive(true);
             }
         }
         let guard = self.guard.clone();

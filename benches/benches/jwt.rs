@@ -29,7 +29,9 @@
 //!   `RequireAuthLayer` with a handler that renders the identity as JSON),
 //!   called with `oneshot`, without and with an `info` log subscriber
 //!   (`router_open_identity_json` is the handler with a fixed identity and
-//!   no auth layer)
+//!   no auth layer; `router_fixed_identity` the same behind the layer with
+//!   an authenticator that accepts any bearer token at once, so the layer's
+//!   and guard's own cost shows)
 //!   (tracing-subscriber's fmt writing to `/dev/null`, as the demo logs one
 //!   `auth_core::decision` line per request to stderr).
 //!
@@ -45,7 +47,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use auth_benches::{api_key_fixture, runtime};
 use auth_core::api_key::ApiKeyAuthenticator;
 use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey, MemoryRevocations, RevocationStore};
-use auth_core::{AnyOf, AuthMethod, Claims, Guard, Identity, Policy, SimpleRequest};
+use auth_core::{
+    AnyOf, AuthError, AuthMethod, AuthRequest, Authenticator, BoxFuture, Challenge, Claims,
+    Credential, Guard, Identity, Policy, RequestHead, SimpleRequest,
+};
 use auth_tower::{Auth, RequireAuthLayer};
 use axum::Router;
 use axum::body::Body;
@@ -337,10 +342,33 @@ fn json(body: Vec<u8>) -> Response {
 
 /// A router shaped like the demo's (axum through auth-tower).
 /// `/v1/open` renders a fixed identity with no auth layer.
+/// Accepts any bearer token as one fixed identity, at once: the layer and
+/// guard with no method's own work, to show what the framework costs.
+struct Fixed(Identity);
+
+impl Authenticator for Fixed {
+    fn claims(&self, req: &AuthRequest<'_>) -> bool {
+        matches!(req.credential(), Credential::Bearer(_))
+    }
+    fn authenticate<'a>(
+        &'a self,
+        _req: &'a AuthRequest<'a>,
+    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        Box::pin(std::future::ready(Ok(self.0.clone())))
+    }
+    fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+        out.push(Challenge::Bearer);
+    }
+}
+
 fn demo_router(guard: &Guard) -> Router {
     let open = Identity::new("bench-user", AuthMethod::Jwt)
         .with_scopes([SCOPE])
         .with_client_id("bench-client");
+    let fixed = Guard::builder(Fixed(open.clone()))
+        .realm("demo")
+        .build()
+        .expect("guard");
     Router::new()
         .route(
             "/healthz",
@@ -357,6 +385,11 @@ fn demo_router(guard: &Guard) -> Router {
             "/v1/reports",
             get(|Auth(id): Auth| async move { json(identity_json(&id)) })
                 .route_layer(RequireAuthLayer::new(guard.clone()).policy(Policy::scope(SCOPE))),
+        )
+        .route(
+            "/v1/fixed",
+            get(|Auth(id): Auth| async move { json(identity_json(&id)) })
+                .route_layer(RequireAuthLayer::new(fixed).policy(Policy::scope(SCOPE))),
         )
 }
 
@@ -411,6 +444,11 @@ fn jwt_stack(c: &mut Criterion) {
         call(&rt, &router, "/v1/reports", None),
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(call(&rt, &router, "/v1/fixed", jwt_header), StatusCode::OK);
+    assert_eq!(
+        call(&rt, &router, "/v1/fixed", None),
+        StatusCode::UNAUTHORIZED
+    );
     let id = rt.block_on(guard.check(&jwt_req)).expect("JWT accepted");
     assert!(id.is_some_and(|id| id.has_scope(SCOPE)));
     let checks = jwt.signature_checks();
@@ -427,6 +465,9 @@ fn jwt_stack(c: &mut Criterion) {
     });
     group.bench_function("router_open_identity_json", |b| {
         b.iter(|| call(&rt, &router, black_box("/v1/open"), None));
+    });
+    group.bench_function("router_fixed_identity", |b| {
+        b.iter(|| call(&rt, &router, black_box("/v1/fixed"), jwt_header));
     });
     group.bench_function("router_reports_jwt_cached", |b| {
         b.iter(|| call(&rt, &router, black_box("/v1/reports"), jwt_header));
