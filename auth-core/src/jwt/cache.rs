@@ -2,6 +2,7 @@
 //! token; an entry never outlives the token's `exp`.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::Expiry;
@@ -15,9 +16,15 @@ pub(crate) struct Verified {
     pub(crate) identity: Identity,
     pub(crate) exp: u64,
     pub(crate) jti: Option<String>,
+    /// The revocation store's count when `jti` was last found not revoked
+    /// ([`NOT_COUNTED`] if the store keeps no count).
+    pub(crate) revocations_seen: AtomicU64,
     /// How to tell that the verifying key is still published.
     pub(crate) key: KeySource,
 }
+
+/// `revocations_seen` when there is no count to compare.
+pub(crate) const NOT_COUNTED: u64 = u64::MAX;
 
 /// Where the key that verified a token came from.
 pub(crate) enum KeySource {

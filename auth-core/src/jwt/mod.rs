@@ -65,6 +65,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -83,7 +84,7 @@ pub use jwks::{JwksCache, JwksConfig};
 pub use keys::JwtKey;
 pub use revocation::{MemoryRevocations, RevocationStore};
 
-use cache::{KeySource, Verified, VerifiedCache, unix_now};
+use cache::{KeySource, NOT_COUNTED, Verified, VerifiedCache, unix_now};
 use jwks::{Lookup, Source};
 use keys::KeySet;
 
@@ -647,13 +648,23 @@ impl JwtAuthenticator {
     /// published. (The cache itself never returns an entry past its `exp`;
     /// within the leeway after `exp` a token is verified afresh.)
     async fn still_valid(&self, hit: &Verified) -> Result<bool, AuthError> {
-        if let Some(jti) = &hit.jti
-            && self.inner.revocations.is_revoked(jti).await?
-        {
-            return Err(refuse(
-                AuthErrorKind::RevokedCredentials,
-                ("token_revoked", "the token was revoked"),
-            ));
+        if let Some(jti) = &hit.jti {
+            let store = &self.inner.revocations;
+            // Read before the lookup: a revocation landing after it changes
+            // the count, and the next hit looks again.
+            let count = store.revocations();
+            let seen = hit.revocations_seen.load(Ordering::Acquire);
+            if count.is_none_or(|c| c != seen) {
+                if store.is_revoked(jti).await? {
+                    return Err(refuse(
+                        AuthErrorKind::RevokedCredentials,
+                        ("token_revoked", "the token was revoked"),
+                    ));
+                }
+                if let Some(c) = count {
+                    hit.revocations_seen.store(c, Ordering::Release);
+                }
+            }
         }
         Ok(hit.key.still_published())
     }
@@ -720,6 +731,7 @@ impl JwtAuthenticator {
             )));
         }
         let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        let revocations_seen = inner.revocations.revocations().unwrap_or(NOT_COUNTED);
         if let Some(jti) = &jti
             && inner.revocations.is_revoked(jti).await?
         {
@@ -734,6 +746,7 @@ impl JwtAuthenticator {
             identity: identity.with_claims(Arc::new(claims)),
             exp,
             jti,
+            revocations_seen: AtomicU64::new(revocations_seen),
             key: key_source,
         })
     }

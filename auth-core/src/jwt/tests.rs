@@ -322,6 +322,115 @@ async fn cache_skips_signature_work_and_honours_revocation() {
     assert_eq!(jwt.signature_checks() - before, 3);
 }
 
+/// Forwards to a [`MemoryRevocations`], counting lookups; with `counted`
+/// false it hides the store's revocation count.
+struct Lookups {
+    store: MemoryRevocations,
+    counted: bool,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl RevocationStore for Lookups {
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), crate::StoreError>> {
+        self.store.revoke(jti, until)
+    }
+    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, crate::StoreError>> {
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.store.is_revoked(jti)
+    }
+    fn revocations(&self) -> Option<u64> {
+        if self.counted {
+            self.store.revocations()
+        } else {
+            None
+        }
+    }
+}
+
+fn with_store(a: &Es256, counted: bool) -> (JwtAuthenticator, Arc<Lookups>) {
+    let store = Arc::new(Lookups {
+        store: MemoryRevocations::new(),
+        counted,
+        lookups: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            Issuer::new("https://a.example").audience("api").key(
+                JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256)
+                    .unwrap()
+                    .with_kid("a1"),
+            ),
+        )
+        .revocations(store.clone())
+        .build()
+        .unwrap();
+    (jwt, store)
+}
+
+#[tokio::test]
+async fn cache_hits_look_up_revocations_only_after_one() {
+    let a = es256();
+    let (jwt, store) = with_store(&a, true);
+    let lookups = || store.lookups.load(std::sync::atomic::Ordering::Relaxed);
+    let claims = access_claims("https://a.example");
+    let t = sign(
+        &claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    for _ in 0..5 {
+        check(&jwt, &t).await.unwrap();
+    }
+    assert_eq!(
+        lookups(),
+        1,
+        "looked up when verified; hits trust the count"
+    );
+    // Another token is revoked: the next hit looks again, once.
+    let until = SystemTime::now() + Duration::from_secs(600);
+    jwt.revoke("someone-else", until).await.unwrap();
+    for _ in 0..5 {
+        check(&jwt, &t).await.unwrap();
+    }
+    assert_eq!(lookups(), 2);
+    // This one is revoked: refused from the cache.
+    jwt.revoke(claims["jti"].as_str().unwrap(), until)
+        .await
+        .unwrap();
+    let err = check(&jwt, &t).await.unwrap_err();
+    assert_eq!(err.kind(), AuthErrorKind::RevokedCredentials);
+    assert_eq!(jwt.signature_checks(), 1, "all of it from the cache");
+}
+
+#[tokio::test]
+async fn a_store_without_a_count_is_asked_on_every_hit() {
+    let a = es256();
+    let (jwt, store) = with_store(&a, false);
+    let claims = access_claims("https://a.example");
+    let t = sign(
+        &claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    for _ in 0..5 {
+        check(&jwt, &t).await.unwrap();
+    }
+    assert_eq!(store.lookups.load(std::sync::atomic::Ordering::Relaxed), 5);
+    jwt.revoke(
+        claims["jti"].as_str().unwrap(),
+        SystemTime::now() + Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    let err = check(&jwt, &t).await.unwrap_err();
+    assert_eq!(err.kind(), AuthErrorKind::RevokedCredentials);
+}
+
 #[tokio::test]
 async fn a_cached_token_is_not_served_past_its_exp() {
     let a = es256();
