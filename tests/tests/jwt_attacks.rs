@@ -99,7 +99,18 @@ async fn attacks_are_refused_on_both_adapters() {
         h
     };
     let honest = m.es256(&good);
-    let stripped = format!("{}.", honest.rsplit_once('.').unwrap().0);
+    let (signing_input, honest_signature) = honest.rsplit_once('.').unwrap();
+    let stripped = format!("{signing_input}.");
+    // The honest token's signature under other bytes: refused even while
+    // the honest token sits in the verified-token cache.
+    let resigned = |header: &serde_json::Value, claims: &serde_json::Value| {
+        format!("{}{honest_signature}", raw(header, claims, b""))
+    };
+    let a = bearer(&pair, "/v1/whoami", &honest).await;
+    assert_eq!(
+        a.status, 200,
+        "the honest token is cached before the attacks"
+    );
     let pem_no_newline = m.rs_public_pem.trim_end().to_owned();
     let confusion = |key: &[u8]| {
         hs256_with_key(
@@ -121,6 +132,9 @@ async fn attacks_are_refused_on_both_adapters() {
     }
     attacks.extend([
         ("stripped signature", stripped),
+        ("a cached token's signature on other claims", resigned(&es_header(json!({})), &with("scope", json!("reports:read admin")))),
+        ("a cached token's signature under another header", resigned(&es_header(json!({"typ": "at+JWT"})), &good)),
+        ("a cached token with a byte appended to its signing input", format!("{signing_input}A.{honest_signature}")),
         ("RS256->HS256 with the public PEM", confusion(m.rs_public_pem.as_bytes())),
         ("RS256->HS256 with the PEM, no trailing newline", confusion(pem_no_newline.as_bytes())),
         ("RS256->HS256 with the DER", confusion(&m.rs_public_der)),
@@ -158,6 +172,8 @@ async fn attacks_are_refused_on_both_adapters() {
         );
     }
     assert!(attacks.len() >= 30);
+    let a = bearer(&pair, "/v1/whoami", &honest).await;
+    assert_eq!(a.status, 200, "the honest token is still served");
     // Let any stray fetch land before counting.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(

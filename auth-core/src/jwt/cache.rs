@@ -1,5 +1,12 @@
-//! The verified-token cache (moka): keyed by SHA-256 of the token, never the
+//! The verified-token cache (moka): keyed by a hash of the token, never the
 //! token; an entry never outlives the token's `exp`.
+//!
+//! The key is SHA-256 of the signature segment, the part that makes a token
+//! a credential; the entry keeps the signing input (`header.payload`, the
+//! same claims the entry holds decoded) and a hit requires it to match
+//! byte for byte. So a hit is exactly the token that was verified, nothing
+//! in memory can be replayed as a token, and a request hashes tens of
+//! bytes instead of the whole token.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -13,6 +20,8 @@ use crate::identity::Identity;
 
 /// A verified token, as remembered.
 pub(crate) struct Verified {
+    /// The token's signing input (`header.payload`).
+    pub(crate) signing_input: Box<[u8]>,
     pub(crate) identity: Identity,
     pub(crate) exp: u64,
     pub(crate) jti: Option<String>,
@@ -76,6 +85,18 @@ impl Expiry<[u8; 32], Arc<Verified>> for UntilExp {
     }
 }
 
+/// `header.payload` and `signature` of a compact JWS (everything before
+/// the last dot, and after it).
+pub(crate) fn split_signature(token: &[u8]) -> (&[u8], &[u8]) {
+    match token.iter().rposition(|b| *b == b'.') {
+        Some(dot) => (
+            token.get(..dot).unwrap_or_default(),
+            token.get(dot + 1..).unwrap_or_default(),
+        ),
+        None => (&[], token),
+    }
+}
+
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -128,12 +149,18 @@ impl VerifiedCache {
         }
     }
 
-    pub(crate) fn key(token: &[u8]) -> [u8; 32] {
-        Sha256::digest(token).into()
+    /// The cache key of `token`, and its signing input.
+    pub(crate) fn key(token: &[u8]) -> ([u8; 32], &[u8]) {
+        let (signing_input, signature) = split_signature(token);
+        (Sha256::digest(signature).into(), signing_input)
     }
 
-    pub(crate) fn get(&self, key: &[u8; 32]) -> Option<Arc<Verified>> {
-        self.cache.get(key)
+    /// The entry for `token` (its key and signing input): only if it was
+    /// verified from exactly these bytes.
+    pub(crate) fn get(&self, key: &[u8; 32], signing_input: &[u8]) -> Option<Arc<Verified>> {
+        self.cache
+            .get(key)
+            .filter(|hit| *hit.signing_input == *signing_input)
     }
 
     pub(crate) fn insert(&self, key: [u8; 32], value: Verified) {
@@ -153,14 +180,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_key_hashes_the_signature_and_keeps_the_signing_input() {
+        let (key, input) = VerifiedCache::key(b"aGVhZA.cGF5bG9hZA.c2ln");
+        assert_eq!(input, b"aGVhZA.cGF5bG9hZA");
+        let same_signature = VerifiedCache::key(b"b3RoZXI.cGF5bG9hZA.c2ln");
+        assert_eq!(same_signature.0, key);
+        assert_ne!(same_signature.1, input, "told apart by the signing input");
+        assert_ne!(VerifiedCache::key(b"aGVhZA.cGF5bG9hZA.c2lo").0, key);
+        assert_eq!(VerifiedCache::key(b"no-dots").1, b"");
+    }
+
+    #[test]
     fn digest_hashes_spread_over_buckets() {
         let buckets: HashSet<u64> = (0u32..4096)
-            .map(|i| DigestHash.hash_one(VerifiedCache::key(&i.to_le_bytes())) & 0xfff)
+            .map(|i| DigestHash.hash_one(VerifiedCache::key(&i.to_le_bytes()).0) & 0xfff)
             .collect();
         // 4096 uniform draws into 4096 buckets fill about 63% of them.
         assert!(buckets.len() > 2400, "{} buckets", buckets.len());
         let high: HashSet<u64> = (0u32..4096)
-            .map(|i| DigestHash.hash_one(VerifiedCache::key(&i.to_le_bytes())) >> 52)
+            .map(|i| DigestHash.hash_one(VerifiedCache::key(&i.to_le_bytes()).0) >> 52)
             .collect();
         assert!(high.len() > 2400, "{} high buckets", high.len());
     }

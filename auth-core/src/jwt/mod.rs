@@ -84,7 +84,7 @@ pub use jwks::{JwksCache, JwksConfig};
 pub use keys::JwtKey;
 pub use revocation::{MemoryRevocations, RevocationStore};
 
-use cache::{KeySource, NOT_COUNTED, Verified, VerifiedCache, unix_now};
+use cache::{KeySource, NOT_COUNTED, Verified, VerifiedCache, split_signature, unix_now};
 use jwks::{Lookup, Source};
 use keys::KeySet;
 
@@ -624,8 +624,8 @@ impl JwtAuthenticator {
             return Err(invalid(("token_too_large", "the token is too large")));
         }
         let key = inner.cache.as_ref().map(|_| VerifiedCache::key(token));
-        if let (Some(cache), Some(key)) = (&inner.cache, &key)
-            && let Some(hit) = cache.get(key)
+        if let (Some(cache), Some((key, signing_input))) = (&inner.cache, &key)
+            && let Some(hit) = cache.get(key, signing_input)
         {
             match self.still_valid(&hit).await {
                 Ok(true) => return Ok(hit.identity.clone()),
@@ -638,7 +638,7 @@ impl JwtAuthenticator {
         }
         let verified = self.verify_uncached(token).await?;
         let identity = verified.identity.clone();
-        if let (Some(cache), Some(key)) = (&inner.cache, key) {
+        if let (Some(cache), Some((key, _))) = (&inner.cache, key) {
             cache.insert(key, verified);
         }
         Ok(identity)
@@ -743,6 +743,7 @@ impl JwtAuthenticator {
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
         let identity = identity(&claims, issuer, exp);
         Ok(Verified {
+            signing_input: split_signature(token).0.into(),
             identity: identity.with_claims(Arc::new(claims)),
             exp,
             jti,

@@ -432,6 +432,37 @@ async fn a_store_without_a_count_is_asked_on_every_hit() {
 }
 
 #[tokio::test]
+async fn a_cached_tokens_signature_on_other_bytes_is_verified_afresh() {
+    let (jwt, a, _) = setup();
+    let claims = access_claims("https://a.example");
+    let t = sign(
+        &claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    check(&jwt, &t).await.unwrap();
+    let (_, signature) = t.rsplit_once('.').unwrap();
+    let mut forged_claims = claims.clone();
+    forged_claims["sub"] = json!("admin");
+    let forged = sign(
+        &forged_claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    );
+    let (forged_input, _) = forged.rsplit_once('.').unwrap();
+    let swapped = format!("{forged_input}.{signature}");
+    let err = check(&jwt, &swapped).await.unwrap_err();
+    assert_eq!(err.kind(), AuthErrorKind::InvalidCredentials);
+    assert_eq!(
+        jwt.signature_checks(),
+        2,
+        "verified, not served from the cache"
+    );
+    assert_eq!(check(&jwt, &t).await.unwrap().subject(), "user-1");
+    assert_eq!(jwt.signature_checks(), 2, "the honest token still cached");
+}
+
+#[tokio::test]
 async fn a_cached_token_is_not_served_past_its_exp() {
     let a = es256();
     let jwt = JwtAuthenticator::builder()
