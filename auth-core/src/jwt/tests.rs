@@ -41,6 +41,27 @@ fn rand_jti() -> u64 {
     rand::rngs::OsRng.next_u64()
 }
 
+/// An authenticator builder trusting only `https://a.example`, with `a`'s
+/// public key as `a1`.
+fn one_issuer(a: &Es256) -> JwtAuthenticatorBuilder {
+    JwtAuthenticator::builder().issuer(
+        Issuer::new("https://a.example").audience("api").key(
+            JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256)
+                .unwrap()
+                .with_kid("a1"),
+        ),
+    )
+}
+
+/// An ES256 access token from `a` (kid `a1`).
+fn es_token(a: &Es256, claims: &serde_json::Value) -> String {
+    sign(
+        claims,
+        &header(Algorithm::ES256, "a1", "at+jwt"),
+        &a.encoding,
+    )
+}
+
 fn header(alg: Algorithm, kid: &str, typ: &str) -> Header {
     let mut h = Header::new(alg);
     h.kid = Some(kid.to_owned());
@@ -135,11 +156,7 @@ async fn access_token_happy_path_and_identity() {
     claims["roles"] = json!(["admin", "ops"]);
     claims["cnf"] = json!({"x5t#S256": "abc"});
     claims["act"] = json!({"sub": "svc-b", "act": {"sub": "svc-c"}});
-    let t = sign(
-        &claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let t = es_token(&a, &claims);
     let id = check(&jwt, &t).await.unwrap();
     assert_eq!(id.subject(), "user-1");
     assert_eq!(id.method(), AuthMethod::Jwt);
@@ -162,8 +179,7 @@ async fn access_token_happy_path_and_identity() {
 async fn refusals() {
     let (jwt, a, secret) = setup();
     let hs = EncodingKey::from_secret(secret.expose()).unwrap();
-    let es =
-        |c: &serde_json::Value| sign(c, &header(Algorithm::ES256, "a1", "at+jwt"), &a.encoding);
+    let es = |c: &serde_json::Value| es_token(&a, c);
     let with = |k: &str, v: serde_json::Value| {
         let mut c = access_claims("https://a.example");
         c[k] = v;
@@ -289,11 +305,7 @@ async fn second_issuer_with_its_own_rules() {
 async fn cache_skips_signature_work_and_honours_revocation() {
     let (jwt, a, _) = setup();
     let claims = access_claims("https://a.example");
-    let t = sign(
-        &claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let t = es_token(&a, &claims);
     for _ in 0..10 {
         check(&jwt, &t).await.unwrap();
     }
@@ -310,11 +322,7 @@ async fn cache_skips_signature_work_and_honours_revocation() {
     assert_eq!(err.kind(), AuthErrorKind::RevokedCredentials);
     assert_eq!(err.status(), 401);
     // Refused tokens are never cached.
-    let bad = sign(
-        &json!({"iss": "https://a.example"}),
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let bad = es_token(&a, &json!({"iss": "https://a.example"}));
     let before = jwt.signature_checks();
     for _ in 0..3 {
         assert!(check(&jwt, &bad).await.is_err());
@@ -358,17 +366,7 @@ fn with_store(a: &Es256, counted: bool) -> (JwtAuthenticator, Arc<Lookups>) {
         counted,
         lookups: std::sync::atomic::AtomicUsize::new(0),
     });
-    let jwt = JwtAuthenticator::builder()
-        .issuer(
-            Issuer::new("https://a.example").audience("api").key(
-                JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256)
-                    .unwrap()
-                    .with_kid("a1"),
-            ),
-        )
-        .revocations(store.clone())
-        .build()
-        .unwrap();
+    let jwt = one_issuer(a).revocations(store.clone()).build().unwrap();
     (jwt, store)
 }
 
@@ -378,11 +376,7 @@ async fn cache_hits_look_up_revocations_only_after_one() {
     let (jwt, store) = with_store(&a, true);
     let lookups = || store.lookups.load(std::sync::atomic::Ordering::Relaxed);
     let claims = access_claims("https://a.example");
-    let t = sign(
-        &claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let t = es_token(&a, &claims);
     for _ in 0..5 {
         check(&jwt, &t).await.unwrap();
     }
@@ -412,11 +406,7 @@ async fn a_store_without_a_count_is_asked_on_every_hit() {
     let a = es256();
     let (jwt, store) = with_store(&a, false);
     let claims = access_claims("https://a.example");
-    let t = sign(
-        &claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let t = es_token(&a, &claims);
     for _ in 0..5 {
         check(&jwt, &t).await.unwrap();
     }
@@ -435,20 +425,12 @@ async fn a_store_without_a_count_is_asked_on_every_hit() {
 async fn a_cached_tokens_signature_on_other_bytes_is_verified_afresh() {
     let (jwt, a, _) = setup();
     let claims = access_claims("https://a.example");
-    let t = sign(
-        &claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let t = es_token(&a, &claims);
     check(&jwt, &t).await.unwrap();
     let (_, signature) = t.rsplit_once('.').unwrap();
     let mut forged_claims = claims.clone();
     forged_claims["sub"] = json!("admin");
-    let forged = sign(
-        &forged_claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let forged = es_token(&a, &forged_claims);
     let (forged_input, _) = forged.rsplit_once('.').unwrap();
     let swapped = format!("{forged_input}.{signature}");
     let err = check(&jwt, &swapped).await.unwrap_err();
@@ -465,25 +447,11 @@ async fn a_cached_tokens_signature_on_other_bytes_is_verified_afresh() {
 #[tokio::test]
 async fn a_cached_token_is_not_served_past_its_exp() {
     let a = es256();
-    let jwt = JwtAuthenticator::builder()
-        .issuer(
-            Issuer::new("https://a.example").audience("api").key(
-                JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256)
-                    .unwrap()
-                    .with_kid("a1"),
-            ),
-        )
-        .leeway(Duration::ZERO)
-        .build()
-        .unwrap();
+    let jwt = one_issuer(&a).leeway(Duration::ZERO).build().unwrap();
     let mut claims = access_claims("https://a.example");
     let exp = now() + 1;
     claims["exp"] = json!(exp);
-    let t = sign(
-        &claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let t = es_token(&a, &claims);
     check(&jwt, &t).await.unwrap();
     check(&jwt, &t).await.unwrap();
     assert_eq!(
@@ -515,11 +483,7 @@ async fn through_the_guard_with_challenges() {
     let guard = Guard::builder(jwt).realm("r").build().unwrap();
     let mut claims = access_claims("https://a.example");
     claims["aud"] = json!("elsewhere");
-    let t = sign(
-        &claims,
-        &header(Algorithm::ES256, "a1", "at+jwt"),
-        &a.encoding,
-    );
+    let t = es_token(&a, &claims);
     let req = SimpleRequest::get("/").header("authorization", format!("Bearer {t}"));
     let r = guard.check(&req).await.unwrap_err();
     assert_eq!(
