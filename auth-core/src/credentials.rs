@@ -62,26 +62,22 @@ impl<'a> Credential<'a> {
                 "credentials in the query string are not accepted; send them in the Authorization or X-API-Key header",
             ));
         }
-        let auth = match head.header_once("authorization") {
-            HeaderOnce::Absent => None,
-            HeaderOnce::Once(v) => Some(v),
-            HeaderOnce::Repeated => {
-                return Err(invalid_request(
-                    "multiple_authorization_headers",
-                    "more than one Authorization header was sent",
-                ));
-            }
+        // A credential header sent twice is ambiguous: refused.
+        let once = |name, reason, detail| match head.header_once(name) {
+            HeaderOnce::Absent => Ok(None),
+            HeaderOnce::Once(v) => Ok(Some(v)),
+            HeaderOnce::Repeated => Err(invalid_request(reason, detail)),
         };
-        let key = match head.header_once("x-api-key") {
-            HeaderOnce::Absent => None,
-            HeaderOnce::Once(v) => Some(v),
-            HeaderOnce::Repeated => {
-                return Err(invalid_request(
-                    "multiple_api_key_headers",
-                    "more than one X-API-Key header was sent",
-                ));
-            }
-        };
+        let auth = once(
+            "authorization",
+            "multiple_authorization_headers",
+            "more than one Authorization header was sent",
+        )?;
+        let key = once(
+            "x-api-key",
+            "multiple_api_key_headers",
+            "more than one X-API-Key header was sent",
+        )?;
         match (auth, key) {
             (None, None) => Ok(Self::None),
             (Some(_), Some(_)) => Err(invalid_request(
@@ -302,11 +298,15 @@ mod tests {
     #[test]
     fn duplicates_refused() {
         let two_auth = auth("Bearer a").header("Authorization", "Bearer b");
-        assert_eq!(parse(&two_auth).unwrap_err().status(), 400);
+        let err = parse(&two_auth).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.reason(), "multiple_authorization_headers");
         let two_keys = SimpleRequest::get("/")
             .header("x-api-key", "a")
             .header("x-api-key", "b");
-        assert_eq!(parse(&two_keys).unwrap_err().status(), 400);
+        let err = parse(&two_keys).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.reason(), "multiple_api_key_headers");
     }
 
     #[test]
