@@ -8,7 +8,18 @@
     clippy::indexing_slicing
 )] // test code: a panic is a failed test
 
-use auth_conformance::{Listener, Pair, basic};
+use auth_conformance::{Answer, Listener, Pair, basic};
+
+/// `GET /v1/whoami` over TLS on both adapters with this Authorization.
+async fn whoami(pair: &Pair, authorization: &str) -> Answer {
+    pair.send(
+        Listener::Tls,
+        "GET",
+        "/v1/whoami",
+        &[("authorization", authorization)],
+    )
+    .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_failures_lock_the_user_even_with_the_right_password() {
@@ -18,36 +29,15 @@ async fn five_failures_lock_the_user_even_with_the_right_password() {
     let alice = pair.credentials().password("alice").to_owned();
     let right = basic("bob", &bob);
     // Before: the right password works.
-    let a = pair
-        .send(
-            Listener::Tls,
-            "GET",
-            "/v1/whoami",
-            &[("authorization", &right)],
-        )
-        .await;
+    let a = whoami(&pair, &right).await;
     assert_eq!(a.status, 200);
     for i in 0..5 {
         let wrong = basic("bob", &format!("wrong-{i}"));
-        let a = pair
-            .send(
-                Listener::Tls,
-                "GET",
-                "/v1/whoami",
-                &[("authorization", &wrong)],
-            )
-            .await;
+        let a = whoami(&pair, &wrong).await;
         assert_eq!(a.status, 401, "failure {i}");
     }
     for _ in 0..2 {
-        let a = pair
-            .send(
-                Listener::Tls,
-                "GET",
-                "/v1/whoami",
-                &[("authorization", &right)],
-            )
-            .await;
+        let a = whoami(&pair, &right).await;
         assert_eq!(a.status, 429);
         assert!(a.challenges.is_empty());
         let retry: u64 = a.retry_after.as_deref().unwrap().parse().unwrap();
@@ -75,33 +65,13 @@ async fn lock_ends_when_the_window_passes() {
     let bob = pair.credentials().password("bob").to_owned();
     for i in 0..5 {
         let wrong = basic("bob", &format!("wrong-{i}"));
-        pair.send(
-            Listener::Tls,
-            "GET",
-            "/v1/whoami",
-            &[("authorization", &wrong)],
-        )
-        .await;
+        whoami(&pair, &wrong).await;
     }
     let right = basic("bob", &bob);
-    let a = pair
-        .send(
-            Listener::Tls,
-            "GET",
-            "/v1/whoami",
-            &[("authorization", &right)],
-        )
-        .await;
+    let a = whoami(&pair, &right).await;
     assert_eq!(a.status, 429);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let a = pair
-        .send(
-            Listener::Tls,
-            "GET",
-            "/v1/whoami",
-            &[("authorization", &right)],
-        )
-        .await;
+    let a = whoami(&pair, &right).await;
     assert_eq!(a.status, 200);
 }
 
@@ -117,14 +87,7 @@ async fn argon2_runs_once_per_credential_within_the_ttl() {
     );
     for _ in 0..25 {
         for cred in [&alice, &bob] {
-            let a = pair
-                .send(
-                    Listener::Tls,
-                    "GET",
-                    "/v1/whoami",
-                    &[("authorization", cred)],
-                )
-                .await;
+            let a = whoami(&pair, cred).await;
             assert_eq!(a.status, 200);
         }
     }
@@ -145,13 +108,7 @@ async fn argon2_runs_once_per_credential_within_the_ttl() {
     // Wrong passwords are never cached: each costs a verification.
     let wrong = basic("alice", "nope");
     for _ in 0..3 {
-        pair.send(
-            Listener::Tls,
-            "GET",
-            "/v1/whoami",
-            &[("authorization", &wrong)],
-        )
-        .await;
+        whoami(&pair, &wrong).await;
     }
     assert_eq!(pair.axum.basic_verifications() - after.0, 3);
 }
