@@ -500,6 +500,29 @@ mod tests {
     }
 
     #[test]
+    fn an_event_logged_while_formatting_one_is_dropped_not_deadlocked() {
+        struct Noisy;
+        impl std::fmt::Debug for Noisy {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                tracing::info!("from inside Debug");
+                f.write_str("noisy")
+            }
+        }
+        let text = capture(|| {
+            tracing::info!(value = ?Noisy, "outer");
+            tracing::info!("after");
+        });
+        let lines: Vec<_> = text.lines().map(|l| &l[STAMP_LEN..]).collect();
+        assert_eq!(
+            lines,
+            [
+                " INFO auth_demo::log::tests: outer value=noisy",
+                " INFO auth_demo::log::tests: after"
+            ]
+        );
+    }
+
+    #[test]
     fn timestamps_are_rfc3339() {
         let mut buf = ThreadBuf::new();
         // 2026-11-29T03:41:44.007Z, then a later second and a leap day.
