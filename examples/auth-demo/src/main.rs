@@ -18,9 +18,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use auth_demo::log::{LineLayer, LogSink};
 use auth_demo::{DemoConfig, DemoError, Framework};
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_appender::non_blocking::NonBlockingBuilder;
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 const USAGE: &str = "usage: auth-demo [--framework axum|actix] [--http ADDR] [--https ADDR]
@@ -60,21 +60,16 @@ fn parse_args() -> Result<DemoConfig, DemoError> {
 }
 
 fn main() -> ExitCode {
-    let sink = LogSink::new(std::io::stderr());
-    if let Err(e) = sink.spawn_writer() {
-        eprintln!("auth-demo: cannot start the log writer: {e}");
-        return ExitCode::FAILURE;
-    }
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with(LineLayer::new(sink.clone()))
-        .init();
-    let code = run();
-    sink.flush();
-    code
+    // Lines are written to stderr by tracing-appender's worker thread; when
+    // its queue is full, a logging thread waits rather than drop a line.
+    // `_log_guard` writes what is left when `main` returns.
+    let (writer, _log_guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("auth-demo-log")
+        .finish(std::io::stderr());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    auth_demo::log::subscriber(writer, filter).init();
+    run()
 }
 
 fn run() -> ExitCode {
