@@ -81,18 +81,6 @@ impl Visit for FieldWriter<'_> {
         }
     }
 
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.write(field, format_args!("{value}"));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.write(field, format_args!("{value}"));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.write(field, format_args!("{value}"));
-    }
-
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
             return self.write(field, format_args!("{value:?}"));
