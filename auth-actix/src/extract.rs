@@ -1,54 +1,59 @@
-//! actix-web extractors: [`Auth`], [`MaybeAuth`] and [`Claims<T>`].
+//! actix-web extractors: [`Auth`], [`MaybeAuth`] and [`Claims<T>`]; they
+//! refuse with [`AuthRejection`](crate::AuthRejection).
 
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::error::InternalError;
-use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use auth_core::{AuthError, AuthErrorKind, Identity, Scheme};
+use auth_core::{AuthError, AuthErrorKind, Identity};
 
 use crate::error::AuthRejection;
 use crate::middleware::Checked;
-use crate::request::ActixHead;
+use crate::request::HeadView;
 
 /// The authenticated caller, for actix-web handlers.
 ///
 /// Used on a route without [`RequireAuth`](crate::RequireAuth), it answers 500
 /// and logs why. Where the middleware allows anonymous callers, take
-/// `Option<Auth>`.
+/// [`MaybeAuth`].
 #[derive(Clone, Debug)]
 pub struct Auth(pub Identity);
 
-impl FromRequest for Auth {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let ext = req.extensions();
-        if let Some(id) = ext.get::<Identity>() {
-            return ready(Ok(Auth(id.clone())));
-        }
-        let checked = ext.get::<Checked>().cloned();
-        drop(ext);
-        ready(Err(match checked {
-            Some(checked) => {
-                let err = AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None);
-                AuthRejection(checked.guard.reject(&err, &ActixHead::new(req))).into()
-            }
-            None => missing_middleware(),
-        }))
+/// Refuses `err` as the middleware that ran on `req` would have.
+fn refuse(req: &HttpRequest, err: &AuthError) -> AuthRejection {
+    let checked = req.extensions().get::<Checked>().cloned();
+    match checked {
+        Some(checked) => AuthRejection::Refused(checked.guard.reject(err, &HeadView::new(req))),
+        None => AuthRejection::NotConfigured,
     }
 }
 
-/// `Option<Auth>` is `None` for an anonymous caller the middleware let in.
+impl FromRequest for Auth {
+    type Error = AuthRejection;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let id = req.extensions().get::<Identity>().cloned();
+        ready(match id {
+            Some(id) => Ok(Auth(id)),
+            // The middleware let an anonymous request through, but this
+            // handler needs a caller: answer as the middleware would have.
+            None => Err(refuse(
+                req,
+                &AuthError::new(AuthErrorKind::MissingCredentials),
+            )),
+        })
+    }
+}
+
+/// The caller, or `None` for an anonymous caller the middleware let in.
 /// (actix-web's own `Option<T>` extractor would also swallow a missing
-/// middleware; use [`MaybeAuth`] to keep that a 500.)
+/// middleware; `MaybeAuth` keeps that a 500.)
 #[derive(Clone, Debug)]
 pub struct MaybeAuth(pub Option<Identity>);
 
 impl FromRequest for MaybeAuth {
-    type Error = actix_web::Error;
+    type Error = AuthRejection;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
@@ -59,21 +64,9 @@ impl FromRequest for MaybeAuth {
         if ext.get::<Checked>().is_some() {
             ready(Ok(MaybeAuth(None)))
         } else {
-            ready(Err(missing_middleware()))
+            ready(Err(AuthRejection::NotConfigured))
         }
     }
-}
-
-fn missing_middleware() -> actix_web::Error {
-    tracing::error!(
-        target: "auth_actix",
-        "the Auth extractor was used on a route without RequireAuth; wrap the route in the middleware"
-    );
-    InternalError::new(
-        "authentication is not configured for this route",
-        StatusCode::INTERNAL_SERVER_ERROR,
-    )
-    .into()
 }
 
 /// The verified token claims of the caller, as `T`.
@@ -100,7 +93,7 @@ fn missing_middleware() -> actix_web::Error {
 pub struct Claims<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned> FromRequest for Claims<T> {
-    type Error = actix_web::Error;
+    type Error = AuthRejection;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
@@ -108,14 +101,11 @@ impl<T: serde::de::DeserializeOwned> FromRequest for Claims<T> {
             Ok(Auth(id)) => id,
             Err(e) => return ready(Err(e)),
         };
-        ready(identity.claims_as::<T>().map(Claims).map_err(|err| {
-            let checked = req.extensions().get::<Checked>().cloned();
-            match checked {
-                Some(checked) => {
-                    AuthRejection(checked.guard.reject(&err, &ActixHead::new(req))).into()
-                }
-                None => missing_middleware(),
-            }
-        }))
+        ready(
+            identity
+                .claims_as::<T>()
+                .map(Claims)
+                .map_err(|err| refuse(req, &err)),
+        )
     }
 }

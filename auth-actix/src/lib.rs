@@ -10,7 +10,7 @@ mod tls;
 pub use error::{AuthRejection, rejection_response};
 pub use extract::{Auth, Claims, MaybeAuth};
 pub use middleware::{RequireAuth, RequireAuthMiddleware};
-pub use request::TlsConnection;
+pub use request::{HeadView, TlsConnection};
 #[cfg(feature = "rustls")]
 pub use tls::on_connect;
 

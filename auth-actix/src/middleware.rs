@@ -7,15 +7,19 @@ use std::rc::Rc;
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::HeaderName;
 use auth_core::{Guard, Policy};
 
-use crate::error::rejection_response;
-use crate::request::ActixHead;
+use crate::error::{add_headers, rejection_response};
+use crate::request::HeadView;
 
 /// Lets a request through only if its [`Guard`] accepts it, with the caller's
-/// [`Identity`](auth_core::Identity) in the request extensions. A refusal is
+/// [`Identity`](auth_core::Identity) in the request extensions and the
+/// decision's headers (from the guard's limits) on the response. A refusal is
 /// a response (401, 403, 400, 429 or 503), rendered from the core's
-/// [`Rejection`](auth_core::Rejection) exactly as the Tower adapter renders it.
+/// [`Rejection`](auth_core::Rejection) exactly as the Tower adapter renders
+/// it. The headers the guard's methods read credentials from are marked
+/// sensitive.
 ///
 /// ```
 /// use actix_web::{App, HttpResponse, test, web};
@@ -60,6 +64,11 @@ impl RequireAuth {
         Self { guard }
     }
 
+    /// The guard.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
     /// Checks `policy` after authentication.
     pub fn policy(self, policy: Policy) -> Self {
         Self {
@@ -88,9 +97,16 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
+        let sensitive = self
+            .guard
+            .sensitive_headers()
+            .iter()
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
         ready(Ok(RequireAuthMiddleware {
             service: Rc::new(service),
             guard: self.guard.clone(),
+            sensitive,
         }))
     }
 }
@@ -99,6 +115,8 @@ where
 pub struct RequireAuthMiddleware<S> {
     service: Rc<S>,
     guard: Guard,
+    /// The guard's sensitive header names, parsed once.
+    sensitive: Rc<[HeaderName]>,
 }
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -114,13 +132,21 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let head = ActixHead::new(req.request());
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        // Credentials are marked sensitive for whatever runs inside (Debug
+        // output, HPACK); a request passes with at most one of each.
+        for name in self.sensitive.iter() {
+            if let Some(value) = req.headers_mut().get_mut(name) {
+                value.set_sensitive(true);
+            }
+        }
+        let head = HeadView::new(req.request());
         let guard = self.guard.clone();
         let service = self.service.clone();
         Box::pin(async move {
             match guard.check(&head).await {
-                Ok(identity) => {
+                Ok(decision) => {
+                    let (identity, headers) = decision.into_parts();
                     {
                         let mut ext = req.extensions_mut();
                         if let Some(id) = identity {
@@ -128,10 +154,9 @@ where
                         }
                         ext.insert(Checked { guard });
                     }
-                    service
-                        .call(req)
-                        .await
-                        .map(ServiceResponse::map_into_left_body)
+                    let mut res = service.call(req).await?;
+                    add_headers(res.headers_mut(), &headers);
+                    Ok(res.map_into_left_body())
                 }
                 Err(rejection) => Ok(req
                     .into_response(rejection_response(&rejection))

@@ -1,4 +1,4 @@
-//! The [`RequestHead`] view of an actix-web request.
+//! [`HeadView`], the [`RequestHead`] view of an actix-web request.
 //!
 //! actix-web's request types are not `Send`; the core's futures are (they
 //! also run under Tower), so the adapter takes an owned snapshot of the head.
@@ -18,8 +18,26 @@ pub struct TlsConnection {
     pub peer_certificates: Arc<Vec<Vec<u8>>>,
 }
 
-/// An owned snapshot of an actix-web request head.
-pub(crate) struct ActixHead {
+/// An owned snapshot of an actix-web request head, seen through
+/// [`RequestHead`], for calling [`Guard::check`](auth_core::Guard::check)
+/// outside the middleware (a custom extractor, a WebSocket upgrade).
+///
+/// ```
+/// use actix_web::test::TestRequest;
+/// use auth_actix::HeadView;
+/// use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Pepper};
+/// use auth_core::Guard;
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let guard = Guard::builder(ApiKeyAuthenticator::new(ApiKeys::in_memory(Pepper::generate())))
+///     .build()
+///     .unwrap();
+/// let req = TestRequest::get().uri("/ws").to_http_request();
+/// let refused = guard.check(&HeadView::new(&req)).await.unwrap_err();
+/// assert_eq!(refused.status(), 401);
+/// # });
+/// ```
+pub struct HeadView {
     method: String,
     path: String,
     query: Option<String>,
@@ -28,8 +46,10 @@ pub(crate) struct ActixHead {
     tls: Option<TlsConnection>,
 }
 
-impl ActixHead {
-    pub(crate) fn new(req: &HttpRequest) -> Self {
+impl HeadView {
+    /// A snapshot of `req`'s head, with the TLS state
+    /// [`on_connect`](crate::on_connect) recorded.
+    pub fn new(req: &HttpRequest) -> Self {
         let query = req.query_string();
         Self {
             method: req.method().as_str().to_owned(),
@@ -42,7 +62,7 @@ impl ActixHead {
     }
 }
 
-impl RequestHead for ActixHead {
+impl RequestHead for HeadView {
     fn method(&self) -> &str {
         &self.method
     }

@@ -1,42 +1,55 @@
 //! [`Authenticator`]: turns a presented credential into an [`Identity`], and
 //! composes with [`AnyOf`] and [`AllOf`].
 //!
-//! Writing your own takes three methods:
+//! A method is one type implementing [`Authenticator`]: it names the headers
+//! it reads its credential from, says how specifically it recognises what a
+//! request presents, verifies it, and offers its own challenge. No adapter
+//! and nothing else in the core changes for a new method.
 //!
 //! ```
 //! use auth_core::{
 //!     AuthError, AuthErrorKind, AuthMethod, AuthRequest, Authenticator, BoxFuture,
-//!     Challenge, Credential, Guard, Identity, RequestHead, Scheme, SimpleRequest,
+//!     Challenge, Guard, Identity, RequestHead, SimpleRequest, Specificity,
 //! };
 //!
-//! /// Accepts the bearer token `let-me-in` (an example, not a pattern to copy).
-//! struct Fixed;
+//! /// Accepts `X-Toy: let-me-in` (an example, not a pattern to copy).
+//! struct Toy;
 //!
-//! impl Authenticator for Fixed {
-//!     fn claims(&self, req: &AuthRequest<'_>) -> bool {
-//!         matches!(req.credential(), Credential::Bearer(_))
+//! impl Authenticator for Toy {
+//!     fn credential_headers(&self, out: &mut Vec<&'static str>) {
+//!         out.push("x-toy");
+//!     }
+//!     fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+//!         req.credential().header("x-toy").map(|_| Specificity::Exact)
 //!     }
 //!     fn authenticate<'a>(&'a self, req: &'a AuthRequest<'a>) -> BoxFuture<'a, Result<Identity, AuthError>> {
+//!         let ok = req.credential().header("x-toy").is_some_and(|v| v.expose() == b"let-me-in");
 //!         Box::pin(async move {
-//!             match req.credential() {
-//!                 Credential::Bearer(t) if t.expose() == b"let-me-in" => {
-//!                     Ok(Identity::new("guest", AuthMethod::Custom))
-//!                 }
-//!                 _ => Err(AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Bearer)),
+//!             if ok {
+//!                 Ok(Identity::new("guest", AuthMethod::Custom))
+//!             } else {
+//!                 Err(AuthError::new(AuthErrorKind::InvalidCredentials)
+//!                     .with_challenge(Challenge::new("Toy").with_param("header", "X-Toy")))
 //!             }
 //!         })
 //!     }
 //!     fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-//!         out.push(Challenge::Bearer);
+//!         out.push(Challenge::new("Toy").with_param("header", "X-Toy"));
 //!     }
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let guard = Guard::builder(Fixed).realm("example").build().unwrap();
-//! let ok = SimpleRequest::get("/").header("authorization", "Bearer let-me-in");
-//! assert_eq!(guard.check(&ok).await.unwrap().unwrap().subject(), "guest");
-//! let bad = SimpleRequest::get("/").header("authorization", "Bearer nope");
-//! assert_eq!(guard.check(&bad).await.unwrap_err().status(), 401);
+//! let guard = Guard::builder(Toy).realm("example").build().unwrap();
+//! let ok = SimpleRequest::get("/").header("x-toy", "let-me-in");
+//! let decision = guard.check(&ok).await.unwrap();
+//! assert_eq!(decision.identity().unwrap().subject(), "guest");
+//! let bad = SimpleRequest::get("/").header("x-toy", "nope");
+//! let refused = guard.check(&bad).await.unwrap_err();
+//! assert_eq!(refused.status(), 401);
+//! assert_eq!(
+//!     refused.header_values("www-authenticate").collect::<Vec<_>>(),
+//!     ["Toy realm=\"example\", header=\"X-Toy\""],
+//! );
 //! # });
 //! ```
 
@@ -44,7 +57,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::credentials::Credential;
-use crate::error::{AuthError, AuthErrorKind, Scheme};
+use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::rejection::Challenge;
 use crate::request::RequestHead;
@@ -76,79 +89,112 @@ impl<'a> AuthRequest<'a> {
     }
 }
 
+/// How specifically an authenticator recognises what a request presents.
+/// In an [`AnyOf`], the most specific recogniser decides; among equals, the
+/// member added first.
+///
+/// ```
+/// use auth_core::Specificity;
+/// assert!(Specificity::Exact > Specificity::Shape);
+/// assert!(Specificity::Shape > Specificity::Any);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Specificity {
+    /// Any credential of a form: any other bearer token (an opaque OAuth
+    /// token checked by introspection).
+    Any,
+    /// By its structure: a JWT's three base64url segments.
+    Shape,
+    /// By a mark of its own: an API key's prefix, its own header or scheme
+    /// (`X-API-Key`, `Basic`), a client certificate.
+    Exact,
+}
+
 /// An authentication method.
 pub trait Authenticator: Send + Sync + 'static {
-    /// Whether this authenticator handles what the request presents (an API
-    /// key recognised by its prefix, a `Basic` header, …). Cheap and pure.
-    fn claims(&self, req: &AuthRequest<'_>) -> bool;
+    /// The lower-case names of the headers a credential of this method is
+    /// presented in, besides `authorization` (always one). The guard refuses
+    /// a request presenting two of them at once (400), and both adapters
+    /// mark them sensitive. The default names none.
+    fn credential_headers(&self, out: &mut Vec<&'static str>) {
+        let _ = out;
+    }
 
-    /// Verifies the credential this authenticator claimed.
+    /// Headers that carry secrets but are not credentials on their own (a
+    /// DPoP proof, a request signature): adapters mark them sensitive. The
+    /// default names none.
+    fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
+        let _ = out;
+    }
+
+    /// Whether, and how specifically, this authenticator recognises what the
+    /// request presents (an API key by its prefix, a JWT by its shape, a
+    /// `Basic` header by its scheme). Cheap and pure.
+    fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity>;
+
+    /// Verifies the credential this authenticator recognised.
     fn authenticate<'a>(
         &'a self,
         req: &'a AuthRequest<'a>,
     ) -> BoxFuture<'a, Result<Identity, AuthError>>;
 
     /// The challenges to offer on `head`'s listener when no credential was
-    /// presented (e.g. `Basic` only over TLS).
+    /// presented (e.g. `Basic` only over TLS). A method without an HTTP
+    /// authentication scheme (a TLS client certificate) offers none.
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>);
 
-    /// Authenticates if this authenticator claims the request, in one pass;
-    /// `None` if it does not. Composites override it to look at each member
-    /// once.
+    /// Authenticates if this authenticator recognises the request, in one
+    /// pass; `None` if it does not. Composites override it to look at each
+    /// member once.
     fn try_authenticate<'a>(
         &'a self,
         req: &'a AuthRequest<'a>,
     ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
-        self.claims(req).then(|| self.authenticate(req))
+        self.recognise(req).map(|_| self.authenticate(req))
     }
 }
 
-impl<A: Authenticator + ?Sized> Authenticator for Box<A> {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        (**self).claims(req)
-    }
-    fn authenticate<'a>(
-        &'a self,
-        req: &'a AuthRequest<'a>,
-    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
-        (**self).authenticate(req)
-    }
-    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-        (**self).challenges(head, out)
-    }
-    fn try_authenticate<'a>(
-        &'a self,
-        req: &'a AuthRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
-        (**self).try_authenticate(req)
-    }
+macro_rules! forward_authenticator {
+    ($($ptr:ty),*) => {$(
+        impl<A: Authenticator + ?Sized> Authenticator for $ptr {
+            fn credential_headers(&self, out: &mut Vec<&'static str>) {
+                (**self).credential_headers(out)
+            }
+            fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
+                (**self).sensitive_headers(out)
+            }
+            fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+                (**self).recognise(req)
+            }
+            fn authenticate<'a>(
+                &'a self,
+                req: &'a AuthRequest<'a>,
+            ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+                (**self).authenticate(req)
+            }
+            fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+                (**self).challenges(head, out)
+            }
+            fn try_authenticate<'a>(
+                &'a self,
+                req: &'a AuthRequest<'a>,
+            ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
+                (**self).try_authenticate(req)
+            }
+        }
+    )*};
 }
 
-impl<A: Authenticator + ?Sized> Authenticator for std::sync::Arc<A> {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        (**self).claims(req)
-    }
-    fn authenticate<'a>(
-        &'a self,
-        req: &'a AuthRequest<'a>,
-    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
-        (**self).authenticate(req)
-    }
-    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-        (**self).challenges(head, out)
-    }
-    fn try_authenticate<'a>(
-        &'a self,
-        req: &'a AuthRequest<'a>,
-    ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
-        (**self).try_authenticate(req)
-    }
-}
+forward_authenticator!(Box<A>, std::sync::Arc<A>);
 
 /// Any one of several methods: the credential presented decides which.
 ///
-/// If more than one member claims the request (two different credentials at
-/// once), it is refused with `400 invalid_request`.
+/// Each member says how specifically it recognises the credential; the most
+/// specific one verifies it (an API key's prefix beats a JWT's shape, which
+/// beats a catch-all for opaque tokens), and among equals the member added
+/// first. Two *different* credentials at once never reach it: the guard
+/// refuses them with `400 invalid_request`.
 #[derive(Default)]
 pub struct AnyOf {
     members: Vec<Box<dyn Authenticator>>,
@@ -165,22 +211,36 @@ impl AnyOf {
         self.members.push(Box::new(a));
         self
     }
-}
 
-impl AnyOf {
-    fn two_credentials<'a>() -> BoxFuture<'a, Result<Identity, AuthError>> {
-        Box::pin(std::future::ready(Err(AuthError::new(
-            AuthErrorKind::InvalidRequest,
-            Scheme::Bearer,
-        )
-        .with_reason("multiple_credentials")
-        .with_detail("more than one credential was presented; send one"))))
+    /// The member that decides, and how specifically it recognised.
+    fn best(&self, req: &AuthRequest<'_>) -> Option<(&dyn Authenticator, Specificity)> {
+        let mut best: Option<(&dyn Authenticator, Specificity)> = None;
+        for m in &self.members {
+            if let Some(s) = m.recognise(req)
+                && best.is_none_or(|(_, b)| s > b)
+            {
+                best = Some((m.as_ref(), s));
+            }
+        }
+        best
     }
 }
 
 impl Authenticator for AnyOf {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        self.members.iter().any(|m| m.claims(req))
+    fn credential_headers(&self, out: &mut Vec<&'static str>) {
+        for m in &self.members {
+            m.credential_headers(out);
+        }
+    }
+
+    fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
+        for m in &self.members {
+            m.sensitive_headers(out);
+        }
+    }
+
+    fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+        self.best(req).map(|(_, s)| s)
     }
 
     fn authenticate<'a>(
@@ -189,8 +249,7 @@ impl Authenticator for AnyOf {
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         self.try_authenticate(req).unwrap_or_else(|| {
             Box::pin(std::future::ready(Err(AuthError::new(
-                AuthErrorKind::MissingCredentials,
-                Scheme::None,
+                crate::AuthErrorKind::MissingCredentials,
             ))))
         })
     }
@@ -199,13 +258,7 @@ impl Authenticator for AnyOf {
         &'a self,
         req: &'a AuthRequest<'a>,
     ) -> Option<BoxFuture<'a, Result<Identity, AuthError>>> {
-        let mut rest = self.members.iter();
-        let first = rest.by_ref().find(|m| m.claims(req))?;
-        // A second claimant means two different credentials at once.
-        if rest.any(|m| m.claims(req)) {
-            return Some(Self::two_credentials());
-        }
-        Some(first.authenticate(req))
+        self.best(req).map(|(m, _)| m.authenticate(req))
     }
 
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
@@ -216,7 +269,7 @@ impl Authenticator for AnyOf {
 }
 
 /// All of several methods at once (e.g. a client certificate and a token
-/// bound to it). Every member must claim the request and accept it; the
+/// bound to it). Every member must recognise the request and accept it; the
 /// identity is the first member's.
 #[derive(Default)]
 pub struct AllOf {
@@ -237,8 +290,21 @@ impl AllOf {
 }
 
 impl Authenticator for AllOf {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        self.members.iter().any(|m| m.claims(req))
+    fn credential_headers(&self, out: &mut Vec<&'static str>) {
+        for m in &self.members {
+            m.credential_headers(out);
+        }
+    }
+
+    fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
+        for m in &self.members {
+            m.sensitive_headers(out);
+        }
+    }
+
+    /// As specific as its most specific member.
+    fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+        self.members.iter().filter_map(|m| m.recognise(req)).max()
     }
 
     fn authenticate<'a>(
@@ -248,17 +314,15 @@ impl Authenticator for AllOf {
         Box::pin(async move {
             let mut identity = None;
             for m in &self.members {
-                if !m.claims(req) {
-                    return Err(
-                        AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None)
-                            .with_reason("incomplete_credentials")
-                            .with_detail("this resource requires more than one credential"),
-                    );
+                if m.recognise(req).is_none() {
+                    return Err(AuthError::new(crate::AuthErrorKind::MissingCredentials)
+                        .with_reason("incomplete_credentials")
+                        .with_detail("this resource requires more than one credential"));
                 }
                 let id = m.authenticate(req).await?;
                 identity.get_or_insert(id);
             }
-            identity.ok_or_else(|| AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None))
+            identity.ok_or_else(|| AuthError::new(crate::AuthErrorKind::MissingCredentials))
         })
     }
 
@@ -272,33 +336,58 @@ impl Authenticator for AllOf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuthMethod, Guard, SimpleRequest};
+    use crate::{AuthErrorKind, AuthMethod, Guard, SimpleRequest};
 
-    /// Claims requests carrying `header`; accepts the value `ok`.
+    /// Recognises `header` (at `Exact`); accepts the value `ok`.
     struct HeaderAuth(&'static str);
 
     impl Authenticator for HeaderAuth {
-        fn claims(&self, req: &AuthRequest<'_>) -> bool {
-            !req.head().header_values(self.0).is_empty()
+        fn credential_headers(&self, out: &mut Vec<&'static str>) {
+            out.push(self.0);
+        }
+        fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+            req.credential().header(self.0).map(|_| Specificity::Exact)
         }
         fn authenticate<'a>(
             &'a self,
             req: &'a AuthRequest<'a>,
         ) -> BoxFuture<'a, Result<Identity, AuthError>> {
-            let ok = req.head().header_values(self.0) == [b"ok"];
+            let ok = req.credential().header(self.0).map(|v| v.expose()) == Some(b"ok");
             Box::pin(async move {
                 if ok {
                     Ok(Identity::new(self.0, AuthMethod::Custom))
                 } else {
-                    Err(AuthError::new(
-                        AuthErrorKind::InvalidCredentials,
-                        Scheme::Bearer,
-                    ))
+                    Err(AuthError::new(AuthErrorKind::InvalidCredentials)
+                        .with_challenge(Challenge::new("Hdr").with_param("header", self.0)))
                 }
             })
         }
         fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-            out.push(Challenge::Bearer);
+            out.push(Challenge::new("Hdr").with_param("header", self.0));
+        }
+    }
+
+    /// Recognises bearer tokens starting with `prefix` at `level`; accepts
+    /// them all, as the subject `name`.
+    struct BearerAuth {
+        name: &'static str,
+        prefix: &'static [u8],
+        level: Specificity,
+    }
+
+    impl Authenticator for BearerAuth {
+        fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+            let t = req.credential().bearer()?;
+            t.expose().starts_with(self.prefix).then_some(self.level)
+        }
+        fn authenticate<'a>(
+            &'a self,
+            _req: &'a AuthRequest<'a>,
+        ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+            Box::pin(async move { Ok(Identity::new(self.name, AuthMethod::Custom)) })
+        }
+        fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+            out.push(Challenge::bearer());
         }
     }
 
@@ -306,7 +395,11 @@ mod tests {
         guard
             .check(&req)
             .await
-            .map(|id| id.map(|i| i.subject().to_owned()).unwrap_or_default())
+            .map(|d| {
+                d.identity()
+                    .map(|i| i.subject().to_owned())
+                    .unwrap_or_default()
+            })
             .map_err(|r| r.status())
     }
 
@@ -334,21 +427,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn any_of_precedence_is_by_specificity_then_order() {
+        let member = |name, prefix, level| BearerAuth {
+            name,
+            prefix,
+            level,
+        };
+        // Added least specific first, so order alone would pick wrongly.
+        let any = AnyOf::new()
+            .or(member("opaque", b"", Specificity::Any))
+            .or(member("jwt", b"ey", Specificity::Shape))
+            .or(member("key", b"eyk_", Specificity::Exact))
+            .or(member("key-too", b"eyk_", Specificity::Exact));
+        let g = Guard::builder(any).build().unwrap();
+        let bearer =
+            |t: &str| SimpleRequest::get("/").header("authorization", format!("Bearer {t}"));
+        assert_eq!(
+            status(&g, bearer("eyk_1")).await,
+            Ok("key".into()),
+            "the first of equals"
+        );
+        assert_eq!(status(&g, bearer("eyJ.a.b")).await, Ok("jwt".into()));
+        assert_eq!(status(&g, bearer("opaque-1")).await, Ok("opaque".into()));
+        let req = bearer("eyk_1");
+        let cred = Credential::from_head(&req, &["authorization"]).unwrap();
+        let ar = AuthRequest::new(&req, &cred);
+        let g2 = AnyOf::new()
+            .or(member("opaque", b"", Specificity::Any))
+            .or(member("key", b"eyk_", Specificity::Exact));
+        assert_eq!(g2.recognise(&ar), Some(Specificity::Exact));
+    }
+
+    #[tokio::test]
     async fn all_of_needs_every_member() {
         let g = Guard::builder(AllOf::new().and(HeaderAuth("x-a")).and(HeaderAuth("x-b")))
             .build()
             .unwrap();
         let req = || SimpleRequest::get("/");
+        // Two credential headers at once are refused before any member
+        // looks: an all-of over two headers is not a thing to build.
         assert_eq!(
             status(&g, req().header("x-a", "ok").header("x-b", "ok")).await,
-            Ok("x-a".into()),
-            "the first member's identity"
+            Err(400)
         );
         assert_eq!(status(&g, req().header("x-a", "ok")).await, Err(401));
-        assert_eq!(
-            status(&g, req().header("x-a", "ok").header("x-b", "no")).await,
-            Err(401)
-        );
         assert_eq!(status(&g, req()).await, Err(401));
+        let g = Guard::builder(AllOf::new().and(HeaderAuth("x-a")).and(BearerAuth {
+            name: "bound",
+            prefix: b"",
+            level: Specificity::Any,
+        }))
+        .build()
+        .unwrap();
+        // `x-a` alone (the bearer member sees nothing).
+        assert_eq!(status(&g, req().header("x-a", "ok")).await, Err(401));
     }
 }

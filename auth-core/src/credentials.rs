@@ -1,113 +1,189 @@
-//! Parsing what a request presents: `Authorization` (RFC 9110 §11.6.2,
-//! schemes case-insensitive), `X-API-Key`, and the query string (refused).
+//! Parsing what a request presents: the one credential header it carries
+//! (`Authorization`, RFC 9110 §11.6.2, schemes case-insensitive, or a header
+//! an authenticator names, such as `X-API-Key`), and the query string
+//! (refused).
 //!
-//! Parsing happens once per request, in [`Guard`](crate::Guard); every
-//! authenticator then looks at the same [`Credential`].
+//! Parsing happens once per request, in [`Guard`](crate::Guard), over the
+//! header names its authenticators declare; every authenticator then looks at
+//! the same [`Credential`].
 //!
 //! ```
-//! use auth_core::{Credential, SimpleRequest, AuthErrorKind};
+//! use auth_core::{AuthErrorKind, Credential, SimpleRequest};
 //!
+//! let names = ["authorization", "x-api-key"];
 //! let req = SimpleRequest::get("/").header("authorization", "bEaReR abc.def");
-//! assert!(matches!(Credential::from_head(&req), Ok(Credential::Bearer(_))));
+//! let cred = Credential::from_head(&req, &names).unwrap();
+//! assert_eq!(cred.bearer().unwrap().expose(), b"abc.def");
 //!
-//! // Two ways at once is a malformed request (RFC 6750 §2).
+//! let req = SimpleRequest::get("/").header("x-api-key", " k1 ");
+//! let cred = Credential::from_head(&req, &names).unwrap();
+//! assert_eq!(cred.header("x-api-key").unwrap().expose(), b"k1");
+//!
+//! // Two credentials at once is a malformed request (RFC 6750 §2).
 //! let req = SimpleRequest::get("/")
 //!     .header("authorization", "Bearer abc")
 //!     .header("x-api-key", "abc");
-//! assert_eq!(Credential::from_head(&req).unwrap_err().kind(), AuthErrorKind::InvalidRequest);
+//! let err = Credential::from_head(&req, &names).unwrap_err();
+//! assert_eq!(err.kind(), AuthErrorKind::InvalidRequest);
 //!
 //! // Tokens in URLs leak into logs and Referer headers.
 //! let req = SimpleRequest::get("/?api_key=abc");
-//! assert_eq!(Credential::from_head(&req).unwrap_err().status(), 400);
+//! assert_eq!(Credential::from_head(&req, &names).unwrap_err().status(), 400);
 //! ```
 
-use crate::error::{AuthError, AuthErrorKind, Scheme};
+use crate::error::{AuthError, AuthErrorKind};
+use crate::rejection::Challenge;
 use crate::request::{HeaderOnce, RequestHead};
 use crate::secret::SecretRef;
 
 /// Query parameters that would carry a credential; their presence is refused.
 pub const QUERY_CREDENTIAL_PARAMS: &[&str] = &["api_key", "access_token", "key"];
 
+/// The `Authorization` header's name, always a credential header.
+pub const AUTHORIZATION: &str = "authorization";
+
 /// The credential a request presents in its headers, borrowed from them
 /// (the request owns the bytes; nothing is copied on the request path).
-#[derive(Debug)]
+/// A request presents at most one: two credential headers are refused.
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Credential<'a> {
     /// No credential header.
     None,
-    /// `Authorization: Bearer <token>`, token syntax already checked (RFC 6750 §2.1).
-    Bearer(SecretRef<'a>),
-    /// `Authorization: Basic <payload>`, payload not yet decoded.
-    Basic(SecretRef<'a>),
-    /// `X-API-Key: <key>`.
-    ApiKeyHeader(SecretRef<'a>),
-    /// `Authorization` with a scheme the core does not parse.
-    Other {
-        /// The scheme, as sent.
-        scheme: &'a str,
+    /// `Authorization: <scheme> <value>`.
+    Authorization(Authorization<'a>),
+    /// Another credential header an authenticator named (e.g. `x-api-key`),
+    /// its value trimmed of surrounding whitespace.
+    Header {
+        /// The header's name, lower-case, as the authenticator declared it.
+        name: &'a str,
+        /// The value.
+        value: SecretRef<'a>,
     },
 }
 
+/// A parsed `Authorization` header: its scheme and what follows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Authorization<'a> {
+    scheme: &'a str,
+    value: SecretRef<'a>,
+}
+
+impl<'a> Authorization<'a> {
+    /// The scheme, as sent (an RFC 9110 token).
+    pub fn scheme(&self) -> &'a str {
+        self.scheme
+    }
+
+    /// Whether the scheme is `scheme`, compared case-insensitively.
+    pub fn is(&self, scheme: &str) -> bool {
+        self.scheme.eq_ignore_ascii_case(scheme)
+    }
+
+    /// What follows the scheme (a token, or auth-params), untrimmed inside.
+    pub fn value(&self) -> SecretRef<'a> {
+        self.value
+    }
+}
+
 impl<'a> Credential<'a> {
-    /// Parses the credential of `head`.
+    /// Parses the credential of `head`, looking at `names` (lower-case
+    /// header names; `authorization` is always looked at).
     ///
     /// Refuses with `InvalidRequest` (400) a credential in the query string,
-    /// two `Authorization` or `X-API-Key` headers, or both at once; refuses
-    /// with `InvalidCredentials` (401) a bearer token outside the RFC 6750
-    /// syntax.
-    pub fn from_head(head: &'a dyn RequestHead) -> Result<Self, AuthError> {
+    /// a credential header sent twice, or two credential headers at once;
+    /// refuses with `InvalidCredentials` (401) a bearer token outside the
+    /// RFC 6750 syntax.
+    pub fn from_head<S: AsRef<str>>(
+        head: &'a dyn RequestHead,
+        names: &'a [S],
+    ) -> Result<Self, AuthError> {
         if head.query().is_some_and(query_has_credential) {
             return Err(invalid_request(
                 "credential_in_query",
                 "credentials in the query string are not accepted; send them in the Authorization or X-API-Key header",
             ));
         }
-        // A credential header sent twice is ambiguous: refused.
-        let once = |name, reason, detail| match head.header_once(name) {
-            HeaderOnce::Absent => Ok(None),
-            HeaderOnce::Once(v) => Ok(Some(v)),
-            HeaderOnce::Repeated => Err(invalid_request(reason, detail)),
-        };
-        let auth = once(
-            "authorization",
-            "multiple_authorization_headers",
-            "more than one Authorization header was sent",
-        )?;
-        let key = once(
-            "x-api-key",
-            "multiple_api_key_headers",
-            "more than one X-API-Key header was sent",
-        )?;
-        match (auth, key) {
-            (None, None) => Ok(Self::None),
-            (Some(_), Some(_)) => Err(invalid_request(
-                "multiple_credentials",
-                "credentials were sent in both the Authorization and X-API-Key headers; send one",
-            )),
-            (None, Some(key)) => {
-                let key = key.trim_ascii();
-                if key.is_empty() || !key.iter().all(|b| b.is_ascii_graphic()) {
-                    return Err(AuthError::new(
-                        AuthErrorKind::InvalidCredentials,
-                        Scheme::ApiKeyHeader,
-                    )
-                    .with_reason("malformed_api_key")
-                    .with_detail("the API key is malformed"));
+        let mut found: Option<(&'a str, &'a [u8])> = None;
+        let authorization = std::iter::once(AUTHORIZATION);
+        let others = names
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|n| !n.eq_ignore_ascii_case(AUTHORIZATION));
+        for name in authorization.chain(others) {
+            match head.header_once(name) {
+                HeaderOnce::Absent => {}
+                // A credential header sent twice is ambiguous: refused.
+                HeaderOnce::Repeated if name == AUTHORIZATION => {
+                    return Err(invalid_request(
+                        "multiple_authorization_headers",
+                        "more than one Authorization header was sent",
+                    ));
                 }
-                Ok(Self::ApiKeyHeader(SecretRef::new(key)))
+                HeaderOnce::Repeated => {
+                    return Err(invalid_request(
+                        "multiple_credential_headers",
+                        "a credential header was sent more than once",
+                    ));
+                }
+                HeaderOnce::Once(_) if found.is_some() => {
+                    return Err(invalid_request(
+                        "multiple_credentials",
+                        "credentials were sent in more than one header; send one",
+                    ));
+                }
+                HeaderOnce::Once(v) => found = Some((name, v)),
             }
-            (Some(value), None) => parse_authorization(value),
+        }
+        match found {
+            None => Ok(Self::None),
+            Some((AUTHORIZATION, value)) => parse_authorization(value).map(Self::Authorization),
+            Some((name, value)) => Ok(Self::Header {
+                name,
+                value: SecretRef::new(value.trim_ascii()),
+            }),
+        }
+    }
+
+    /// Whether no credential header was sent.
+    pub fn is_none(&self) -> bool {
+        matches!(self, Self::None)
+    }
+
+    /// The parsed `Authorization` header, if that is what was sent.
+    pub fn authorization(&self) -> Option<&Authorization<'a>> {
+        match self {
+            Self::Authorization(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The token of `Authorization: Bearer <token>`, its syntax already
+    /// checked (RFC 6750 §2.1).
+    pub fn bearer(&self) -> Option<SecretRef<'a>> {
+        self.authorization()
+            .filter(|a| a.is("bearer"))
+            .map(Authorization::value)
+    }
+
+    /// The value of credential header `name` (compared case-insensitively),
+    /// if that is what was sent.
+    pub fn header(&self, name: &str) -> Option<SecretRef<'a>> {
+        match self {
+            Self::Header { name: n, value } if n.eq_ignore_ascii_case(name) => Some(*value),
+            _ => None,
         }
     }
 }
 
 fn invalid_request(reason: &'static str, detail: &'static str) -> AuthError {
-    AuthError::new(AuthErrorKind::InvalidRequest, Scheme::Bearer)
+    AuthError::new(AuthErrorKind::InvalidRequest)
+        .with_challenge(Challenge::bearer_error("invalid_request"))
         .with_reason(reason)
         .with_detail(detail)
 }
 
-fn parse_authorization(value: &[u8]) -> Result<Credential<'_>, AuthError> {
+fn parse_authorization(value: &[u8]) -> Result<Authorization<'_>, AuthError> {
     let value = value.trim_ascii();
     let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
         Some(i) => (
@@ -122,23 +198,17 @@ fn parse_authorization(value: &[u8]) -> Result<Credential<'_>, AuthError> {
             "the Authorization header is malformed",
         ));
     }
-    if scheme.eq_ignore_ascii_case(b"bearer") {
-        if !is_b64token(rest) {
-            return Err(
-                AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Bearer)
-                    .with_reason("malformed_token")
-                    .with_detail("the bearer token is malformed"),
-            );
-        }
-        Ok(Credential::Bearer(SecretRef::new(rest)))
-    } else if scheme.eq_ignore_ascii_case(b"basic") {
-        Ok(Credential::Basic(SecretRef::new(rest)))
-    } else {
-        Ok(Credential::Other {
-            // tchar only, so ASCII.
-            scheme: std::str::from_utf8(scheme).unwrap_or_default(),
-        })
+    if scheme.eq_ignore_ascii_case(b"bearer") && !is_b64token(rest) {
+        return Err(AuthError::new(AuthErrorKind::InvalidCredentials)
+            .with_challenge(Challenge::bearer_error("invalid_token"))
+            .with_reason("malformed_token")
+            .with_detail("the bearer token is malformed"));
     }
+    Ok(Authorization {
+        // tchar only, so ASCII.
+        scheme: std::str::from_utf8(scheme).unwrap_or_default(),
+        value: SecretRef::new(rest),
+    })
 }
 
 /// RFC 9110 `tchar`.
@@ -232,14 +302,16 @@ mod tests {
     use super::*;
     use crate::request::SimpleRequest;
 
-    /// What a request parses to: the variant's name and its bytes.
-    fn parse(req: &SimpleRequest) -> Result<(&'static str, Vec<u8>), AuthError> {
-        Credential::from_head(req).map(|c| match c {
-            Credential::None => ("none", Vec::new()),
-            Credential::Bearer(t) => ("bearer", t.expose().to_vec()),
-            Credential::Basic(t) => ("basic", t.expose().to_vec()),
-            Credential::ApiKeyHeader(t) => ("x-api-key", t.expose().to_vec()),
-            Credential::Other { scheme } => ("other", scheme.as_bytes().to_vec()),
+    const NAMES: [&str; 2] = ["authorization", "x-api-key"];
+
+    /// What a request parses to: a name for the variant and its bytes.
+    fn parse(req: &SimpleRequest) -> Result<(String, Vec<u8>), AuthError> {
+        Credential::from_head(req, &NAMES).map(|c| match c {
+            Credential::None => ("none".to_owned(), Vec::new()),
+            Credential::Authorization(a) => {
+                (a.scheme().to_ascii_lowercase(), a.value().expose().to_vec())
+            }
+            Credential::Header { name, value } => (name.to_owned(), value.expose().to_vec()),
         })
     }
 
@@ -250,13 +322,15 @@ mod tests {
     #[test]
     fn scheme_is_case_insensitive() {
         for s in ["Bearer", "bearer", "BEARER", "bEaReR"] {
-            assert_eq!(
-                parse(&auth(&format!("{s} tok"))).unwrap(),
-                ("bearer", b"tok".to_vec())
-            );
+            let req = auth(&format!("{s} tok"));
+            let c = Credential::from_head(&req, &NAMES).unwrap();
+            assert_eq!(c.bearer().unwrap().expose(), b"tok");
         }
         for s in ["Basic", "basic", "BASIC"] {
-            assert_eq!(parse(&auth(&format!("{s} YTpi"))).unwrap().0, "basic");
+            let req = auth(&format!("{s} YTpi"));
+            let c = Credential::from_head(&req, &NAMES).unwrap();
+            assert!(c.authorization().unwrap().is("basic"));
+            assert!(c.bearer().is_none());
         }
     }
 
@@ -272,8 +346,16 @@ mod tests {
         assert!(!is_b64token("\u{e9}".as_bytes()));
         let e = parse(&auth("Bearer a,b")).unwrap_err();
         assert_eq!(e.kind(), AuthErrorKind::InvalidCredentials);
-        assert_eq!(e.scheme(), Scheme::Bearer);
+        assert_eq!(
+            e.challenge(),
+            Some(&Challenge::bearer_error("invalid_token"))
+        );
         assert_eq!(parse(&auth("Bearer")).unwrap_err().status(), 401);
+        // Other schemes are not held to the bearer syntax.
+        assert_eq!(
+            parse(&auth("Toy a,b")).unwrap(),
+            ("toy".into(), b"a,b".to_vec())
+        );
     }
 
     #[test]
@@ -301,24 +383,37 @@ mod tests {
         let err = parse(&two_auth).unwrap_err();
         assert_eq!(err.status(), 400);
         assert_eq!(err.reason(), "multiple_authorization_headers");
+        assert_eq!(
+            err.challenge(),
+            Some(&Challenge::bearer_error("invalid_request"))
+        );
         let two_keys = SimpleRequest::get("/")
             .header("x-api-key", "a")
             .header("x-api-key", "b");
         let err = parse(&two_keys).unwrap_err();
         assert_eq!(err.status(), 400);
-        assert_eq!(err.reason(), "multiple_api_key_headers");
+        assert_eq!(err.reason(), "multiple_credential_headers");
+        let both = auth("Basic YTpi").header("x-api-key", "a");
+        let err = parse(&both).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert_eq!(err.reason(), "multiple_credentials");
+        // A header no authenticator names is not a credential.
+        let other = auth("Bearer a").header("x-toy", "b");
+        assert_eq!(parse(&other).unwrap().0, "bearer");
     }
 
     #[test]
-    fn other_schemes_and_malformed() {
+    fn other_schemes_headers_and_malformed() {
         assert_eq!(
             parse(&auth("Digest x=1")).unwrap(),
-            ("other", b"Digest".to_vec())
+            ("digest".into(), b"x=1".to_vec())
         );
         assert_eq!(parse(&auth("")).unwrap_err().status(), 400);
-        let spaced = SimpleRequest::get("/").header("x-api-key", "a b");
-        assert_eq!(parse(&spaced).unwrap_err().scheme(), Scheme::ApiKeyHeader);
-        let key = SimpleRequest::get("/").header("x-api-key", "  k1  ");
-        assert_eq!(parse(&key).unwrap(), ("x-api-key", b"k1".to_vec()));
+        assert_eq!(parse(&auth("B@d x")).unwrap_err().status(), 400);
+        let key = SimpleRequest::get("/").header("X-Api-Key", "  k1  ");
+        assert_eq!(parse(&key).unwrap(), ("x-api-key".into(), b"k1".to_vec()));
+        let c = Credential::from_head(&key, &NAMES).unwrap();
+        assert_eq!(c.header("X-API-KEY").unwrap().expose(), b"k1");
+        assert!(c.header("x-toy").is_none() && c.bearer().is_none() && !c.is_none());
     }
 }

@@ -7,16 +7,20 @@
 //! it.
 //!
 //! ```
-//! use auth_core::{AuthError, AuthErrorKind, Scheme};
+//! use auth_core::{AuthError, AuthErrorKind, Challenge};
 //!
-//! let err = AuthError::new(AuthErrorKind::ExpiredCredentials, Scheme::Bearer)
+//! let err = AuthError::new(AuthErrorKind::ExpiredCredentials)
+//!     .with_challenge(Challenge::bearer_error("invalid_token"))
 //!     .with_detail("the API key has expired");
 //! assert_eq!(err.kind(), AuthErrorKind::ExpiredCredentials);
 //! assert_eq!(err.status(), 401);
+//! assert_eq!(err.challenge().map(Challenge::scheme), Some("Bearer"));
 //! ```
 
 use std::borrow::Cow;
 use std::time::Duration;
+
+use crate::rejection::Challenge;
 
 /// What went wrong, for callers to match on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,33 +85,6 @@ impl AuthErrorKind {
     }
 }
 
-/// How the refused credential was presented; it picks the challenge that
-/// answers the refusal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Scheme {
-    /// `Authorization: Bearer` (tokens and API keys).
-    Bearer,
-    /// `Authorization: Basic`.
-    Basic,
-    /// The `X-API-Key` header.
-    ApiKeyHeader,
-    /// Not tied to one scheme.
-    None,
-}
-
-impl Scheme {
-    /// `bearer`, `basic`, `x-api-key` or `none`, for logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Bearer => "bearer",
-            Self::Basic => "basic",
-            Self::ApiKeyHeader => "x-api-key",
-            Self::None => "none",
-        }
-    }
-}
-
 /// A refused request: opaque, with a [`kind`](Self::kind).
 #[derive(Clone)]
 pub struct AuthError(Box<Inner>);
@@ -115,7 +92,7 @@ pub struct AuthError(Box<Inner>);
 #[derive(Clone)]
 struct Inner {
     kind: AuthErrorKind,
-    scheme: Scheme,
+    challenge: Option<Challenge>,
     reason: &'static str,
     detail: &'static str,
     scope: Option<String>,
@@ -123,11 +100,11 @@ struct Inner {
 }
 
 impl AuthError {
-    /// An error of `kind` for a credential presented with `scheme`.
-    pub fn new(kind: AuthErrorKind, scheme: Scheme) -> Self {
+    /// An error of `kind`, with no challenge of its own yet.
+    pub fn new(kind: AuthErrorKind) -> Self {
         Self(Box::new(Inner {
             kind,
-            scheme,
+            challenge: None,
             reason: kind.code(),
             detail: default_detail(kind),
             scope: None,
@@ -149,22 +126,25 @@ impl AuthError {
         self
     }
 
-    /// A 403 for missing scopes; `scopes` go into the challenge's `scope`.
+    /// The challenge that answers this refusal (e.g. `Bearer` with
+    /// `error="invalid_token"` for a bad token, `Basic` for a wrong
+    /// password): the refusing method knows how its credential is presented.
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.0.challenge = Some(challenge);
+        self
+    }
+
+    /// A 403 for missing scopes; `scopes` go into the challenge's `scope`
+    /// parameter. The guard supplies the challenge (its scope challenge,
+    /// `Bearer` by default, RFC 6750 §3.1) unless one is set.
     pub fn insufficient_scope<I, S>(scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         let list: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
-        let mut e = Self::new(AuthErrorKind::InsufficientScope, Scheme::Bearer);
+        let mut e = Self::new(AuthErrorKind::InsufficientScope);
         e.0.scope = Some(list.join(" "));
-        e
-    }
-
-    /// A 429 telling the client to come back after `retry_after`.
-    pub fn locked_out(retry_after: Duration) -> Self {
-        let mut e = Self::new(AuthErrorKind::LockedOut, Scheme::Basic);
-        e.0.retry_after = Some(retry_after);
         e
     }
 
@@ -179,9 +159,10 @@ impl AuthError {
         self.0.kind
     }
 
-    /// How the refused credential was presented.
-    pub fn scheme(&self) -> Scheme {
-        self.0.scheme
+    /// The challenge that answers this refusal, if the refusing method
+    /// named one.
+    pub fn challenge(&self) -> Option<&Challenge> {
+        self.0.challenge.as_ref()
     }
 
     /// The HTTP status.
@@ -230,7 +211,10 @@ impl std::fmt::Debug for AuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthError")
             .field("kind", &self.0.kind)
-            .field("scheme", &self.0.scheme)
+            .field(
+                "challenge",
+                &self.0.challenge.as_ref().map(Challenge::scheme),
+            )
             .field("reason", &self.0.reason)
             .finish()
     }
@@ -359,6 +343,6 @@ impl std::error::Error for StoreError {}
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         tracing::warn!(target: "auth_core", error = %e, "store failure");
-        AuthError::new(AuthErrorKind::Unavailable, Scheme::None).with_reason("store_unavailable")
+        AuthError::new(AuthErrorKind::Unavailable).with_reason("store_unavailable")
     }
 }

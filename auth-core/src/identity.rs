@@ -204,12 +204,10 @@ impl Identity {
     /// claims do not fit `T` is refused with 401 `invalid_token`.
     pub fn claims_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::AuthError> {
         let refuse = || {
-            crate::AuthError::new(
-                crate::AuthErrorKind::InvalidCredentials,
-                crate::Scheme::Bearer,
-            )
-            .with_reason("claims_shape")
-            .with_detail("the token lacks claims this resource needs")
+            crate::AuthError::new(crate::AuthErrorKind::InvalidCredentials)
+                .with_challenge(crate::Challenge::bearer_error("invalid_token"))
+                .with_reason("claims_shape")
+                .with_detail("the token lacks claims this resource needs")
         };
         let claims = self.0.claims.as_deref().ok_or_else(refuse)?;
         // Straight from the shared map, without copying it.

@@ -5,10 +5,12 @@ pub mod credentials;
 pub mod error;
 pub mod guard;
 pub mod identity;
+pub mod limits;
 pub mod policy;
 pub mod rejection;
 pub mod request;
 pub mod secret;
+pub mod store;
 
 #[cfg(feature = "api-key")]
 pub mod api_key;
@@ -20,10 +22,10 @@ pub mod jwt;
 #[cfg(any(feature = "api-key", feature = "basic"))]
 mod mac;
 
-pub use authenticate::{AllOf, AnyOf, AuthRequest, Authenticator, BoxFuture};
-pub use credentials::Credential;
-pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, Scheme, StoreError};
-pub use guard::{Guard, GuardBuilder};
+pub use authenticate::{AllOf, AnyOf, AuthRequest, Authenticator, BoxFuture, Specificity};
+pub use credentials::{Authorization, Credential};
+pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, StoreError};
+pub use guard::{Decision, Guard, GuardBuilder};
 pub use identity::{AuthMethod, Claims, Identity};
 pub use policy::Policy;
 pub use rejection::{Challenge, Rejection};

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{AuthError, AuthErrorKind, Scheme};
+use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::Identity;
 
 type Predicate = Arc<dyn Fn(&Identity) -> bool + Send + Sync>;
@@ -175,7 +175,7 @@ impl Policy {
 }
 
 fn forbidden(reason: &'static str) -> AuthError {
-    AuthError::new(AuthErrorKind::Forbidden, Scheme::None).with_reason(reason)
+    AuthError::new(AuthErrorKind::Forbidden).with_reason(reason)
 }
 
 impl std::fmt::Debug for Policy {

@@ -2,12 +2,18 @@
 //! `WWW-Authenticate` challenges (RFC 9110 §11) and an RFC 9457 problem body.
 //!
 //! Both adapters render a [`Rejection`] as it is; neither invents its own.
+//! A [`Challenge`] is data (a scheme and its parameters) that authenticators
+//! provide, so a new method brings its own challenge without touching this
+//! module.
 //!
 //! ```
-//! use auth_core::{AuthError, AuthErrorKind, Challenge, Rejection, Scheme};
+//! use auth_core::{AuthError, AuthErrorKind, Challenge, Rejection};
 //!
-//! let offered = [Challenge::Bearer, Challenge::Basic];
-//! let missing = AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None);
+//! let offered = [
+//!     Challenge::bearer(),
+//!     Challenge::new("Basic").with_param("charset", "UTF-8"),
+//! ];
+//! let missing = AuthError::new(AuthErrorKind::MissingCredentials);
 //! let r = Rejection::from_error(&missing, "demo", &offered);
 //! assert_eq!(r.status(), 401);
 //! assert_eq!(
@@ -15,33 +21,134 @@
 //!     ["Bearer realm=\"demo\"", "Basic realm=\"demo\", charset=\"UTF-8\""],
 //! );
 //!
-//! let bad = AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Bearer);
+//! // A refusal carries the challenge of the method that refused it.
+//! let bad = AuthError::new(AuthErrorKind::InvalidCredentials)
+//!     .with_challenge(Challenge::bearer_error("invalid_token"));
 //! let r = Rejection::from_error(&bad, "demo", &offered);
 //! assert_eq!(
 //!     r.header_values("www-authenticate").collect::<Vec<_>>(),
 //!     ["Bearer realm=\"demo\", error=\"invalid_token\""],
 //! );
 //! ```
+//!
+//! # What each refusal answers
+//!
+//! | kind | status | `WWW-Authenticate` |
+//! | --- | --- | --- |
+//! | no credential, or one only accepted over TLS | 401 | every challenge offered where the request arrived, without `error` |
+//! | malformed request (two credentials, a credential in the query) | 400 | the error's challenge (`Bearer …, error="invalid_request"`) |
+//! | invalid, expired or revoked credential | 401 | the challenge of the method that refused it; if it names none, the offered ones |
+//! | missing scope | 403 | the error's challenge plus `error="insufficient_scope"` and `scope` |
+//! | forbidden, locked out, rate limited, unavailable | 403, 429, 503 | none |
+//!
+//! A refused TLS client certificate has no HTTP authentication scheme to
+//! name: its authenticator attaches no challenge, so the 401 lists the
+//! header schemes the route also accepts, or carries no `WWW-Authenticate`
+//! field when the route accepts certificates only (the client can only try
+//! again on a new connection with another certificate).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{AuthError, AuthErrorKind, Scheme};
+use crate::error::{AuthError, AuthErrorKind};
 
 /// The header that carries API keys outside `Authorization`.
 pub const API_KEY_HEADER: &str = "X-API-Key";
 
-/// A scheme an authenticator offers in a `WWW-Authenticate` challenge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Challenge {
-    /// `Bearer realm="…"` (RFC 6750).
-    Bearer,
-    /// `Basic realm="…", charset="UTF-8"` (RFC 7617).
-    Basic,
-    /// `ApiKey realm="…", header="X-API-Key"`.
-    ApiKey,
+/// A `WWW-Authenticate` challenge (RFC 9110 §11.3): a scheme and its
+/// auth-params, as data. The realm is added when it is rendered, first.
+///
+/// ```
+/// use auth_core::Challenge;
+///
+/// let c = Challenge::new("ApiKey").with_param("header", "X-API-Key");
+/// assert_eq!(c.scheme(), "ApiKey");
+/// assert_eq!(c.render("demo", &[]), "ApiKey realm=\"demo\", header=\"X-API-Key\"");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Challenge {
+    scheme: Cow<'static, str>,
+    params: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+}
+
+impl Challenge {
+    /// A challenge for `scheme` (an RFC 9110 token, e.g. `Bearer`).
+    pub fn new(scheme: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            scheme: scheme.into(),
+            params: Vec::new(),
+        }
+    }
+
+    /// `Bearer` (RFC 6750), the scheme of tokens and API keys in `Authorization`.
+    pub fn bearer() -> Self {
+        Self::new("Bearer")
+    }
+
+    /// `Bearer` with an RFC 6750 §3.1 `error` code (`invalid_request`,
+    /// `invalid_token`).
+    pub fn bearer_error(code: &'static str) -> Self {
+        Self::bearer().with_param("error", code)
+    }
+
+    /// Adds an auth-param; its value is sent as a quoted string.
+    pub fn with_param(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// The scheme.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The auth-params, in order (without the realm).
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// Renders the challenge: `scheme realm="…"`, its own params, then
+    /// `extra` (values quoted and escaped).
+    pub fn render(&self, realm: &str, extra: &[(&str, &str)]) -> String {
+        let mut out = String::with_capacity(64);
+        out.push_str(&self.scheme);
+        out.push_str(" realm=");
+        push_quoted(&mut out, realm);
+        let own = self.params.iter().map(|(n, v)| (n.as_ref(), v.as_ref()));
+        for (name, value) in own.chain(extra.iter().copied()) {
+            out.push_str(", ");
+            out.push_str(name);
+            out.push('=');
+            push_quoted(&mut out, value);
+        }
+        out
+    }
+
+    /// Whether the scheme and every param name are RFC 9110 tokens and
+    /// every value is visible ASCII or space, so the challenge can be sent.
+    pub fn is_valid(&self) -> bool {
+        is_token(&self.scheme)
+            && self
+                .params
+                .iter()
+                .all(|(n, v)| is_token(n) && valid_param_value(v))
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn valid_param_value(v: &str) -> bool {
+    v.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
 }
 
 /// A refusal, ready for an adapter to send.
@@ -68,44 +175,44 @@ impl Rejection {
     pub fn from_error(err: &AuthError, realm: &str, offered: &[Challenge]) -> Self {
         let kind = err.kind();
         let mut headers = Vec::with_capacity(4);
-        let mut challenge = |value: String| headers.push(("www-authenticate", value));
+        let offer_all = |headers: &mut Vec<(&'static str, String)>| {
+            let mut seen: Vec<&Challenge> = Vec::with_capacity(offered.len());
+            for c in offered {
+                if !seen.contains(&c) {
+                    seen.push(c);
+                    headers.push(("www-authenticate", c.render(realm, &[])));
+                }
+            }
+        };
         match kind {
             AuthErrorKind::MissingCredentials | AuthErrorKind::InsecureTransport => {
-                let mut seen = Vec::with_capacity(offered.len());
-                for c in offered {
-                    if !seen.contains(c) {
-                        seen.push(*c);
-                        challenge(render_challenge(*c, realm, &[]));
+                offer_all(&mut headers);
+            }
+            AuthErrorKind::InsufficientScope => {
+                if let Some(c) = err.challenge() {
+                    let mut params = vec![("error", "insufficient_scope")];
+                    if let Some(scope) = err.required_scope() {
+                        params.push(("scope", scope));
                     }
+                    headers.push(("www-authenticate", c.render(realm, &params)));
                 }
             }
-            AuthErrorKind::InvalidRequest => challenge(render_challenge(
-                Challenge::Bearer,
-                realm,
-                &[("error", "invalid_request")],
-            )),
             AuthErrorKind::InvalidCredentials
             | AuthErrorKind::ExpiredCredentials
-            | AuthErrorKind::RevokedCredentials => match err.scheme() {
-                Scheme::Basic => challenge(render_challenge(Challenge::Basic, realm, &[])),
-                Scheme::ApiKeyHeader => challenge(render_challenge(Challenge::ApiKey, realm, &[])),
-                Scheme::Bearer | Scheme::None => challenge(render_challenge(
-                    Challenge::Bearer,
-                    realm,
-                    &[("error", "invalid_token")],
-                )),
+            | AuthErrorKind::RevokedCredentials => match err.challenge() {
+                Some(c) => headers.push(("www-authenticate", c.render(realm, &[]))),
+                // RFC 9110 §11.6.1: a 401 names what would be accepted.
+                None => offer_all(&mut headers),
             },
-            AuthErrorKind::InsufficientScope => {
-                let mut params = vec![("error", "insufficient_scope")];
-                if let Some(scope) = err.required_scope() {
-                    params.push(("scope", scope));
-                }
-                challenge(render_challenge(Challenge::Bearer, realm, &params));
-            }
-            AuthErrorKind::Forbidden
+            AuthErrorKind::InvalidRequest
+            | AuthErrorKind::Forbidden
             | AuthErrorKind::LockedOut
             | AuthErrorKind::RateLimited
-            | AuthErrorKind::Unavailable => {}
+            | AuthErrorKind::Unavailable => {
+                if let Some(c) = err.challenge() {
+                    headers.push(("www-authenticate", c.render(realm, &[])));
+                }
+            }
         }
         if let Some(after) = err.retry_after() {
             headers.push(("retry-after", retry_after_secs(after).to_string()));
@@ -165,32 +272,6 @@ pub fn retry_after_secs(d: Duration) -> u64 {
     secs.max(1)
 }
 
-fn render_challenge(c: Challenge, realm: &str, params: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(64);
-    out.push_str(match c {
-        Challenge::Bearer => "Bearer",
-        Challenge::Basic => "Basic",
-        Challenge::ApiKey => "ApiKey",
-    });
-    out.push_str(" realm=");
-    push_quoted(&mut out, realm);
-    match c {
-        Challenge::Basic => out.push_str(", charset=\"UTF-8\""),
-        Challenge::ApiKey => {
-            out.push_str(", header=");
-            push_quoted(&mut out, API_KEY_HEADER);
-        }
-        Challenge::Bearer => {}
-    }
-    for (name, value) in params {
-        out.push_str(", ");
-        out.push_str(name);
-        out.push('=');
-        push_quoted(&mut out, value);
-    }
-    out
-}
-
 /// Appends `value` as an RFC 9110 quoted-string, escaping `"` and `\`.
 pub fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
@@ -248,67 +329,109 @@ mod tests {
         r.header_values("www-authenticate").collect()
     }
 
+    fn basic() -> Challenge {
+        Challenge::new("Basic").with_param("charset", "UTF-8")
+    }
+
     #[test]
     fn quoting_escapes_quote_and_backslash() {
         let mut s = String::new();
         push_quoted(&mut s, r#"a"b\c"#);
         assert_eq!(s, r#""a\"b\\c""#);
-        let e = AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None);
-        let r = Rejection::from_error(&e, r#"my "realm""#, &[Challenge::Bearer]);
+        let e = AuthError::new(AuthErrorKind::MissingCredentials);
+        let r = Rejection::from_error(&e, r#"my "realm""#, &[Challenge::bearer()]);
         assert_eq!(www(&r), [r#"Bearer realm="my \"realm\"""#]);
+        let c = Challenge::new("Toy").with_param("hint", r#"say "hi""#);
+        assert_eq!(c.render("r", &[]), r#"Toy realm="r", hint="say \"hi\"""#);
+    }
+
+    #[test]
+    fn challenge_validity() {
+        assert!(Challenge::bearer_error("invalid_token").is_valid());
+        assert!(basic().is_valid());
+        assert!(!Challenge::new("").is_valid());
+        assert!(!Challenge::new("Two words").is_valid());
+        assert!(!Challenge::new("Toy").with_param("a b", "v").is_valid());
+        assert!(
+            !Challenge::new("Toy")
+                .with_param("a", "line\nbreak")
+                .is_valid()
+        );
+        assert!(
+            !Challenge::new("Toy")
+                .with_param("a", "caf\u{e9}")
+                .is_valid()
+        );
+        let c = Challenge::new("Toy")
+            .with_param("a", "1")
+            .with_param("b", "2");
+        assert_eq!(c.params().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
     }
 
     #[test]
     fn statuses_and_challenges() {
-        let offered = [Challenge::Bearer, Challenge::Basic, Challenge::Bearer];
+        let offered = [Challenge::bearer(), basic(), Challenge::bearer()];
+        let api_key = Challenge::new("ApiKey").with_param("header", "X-API-Key");
+        let new = AuthError::new;
         let cases: Vec<(AuthError, u16, Vec<&str>)> = vec![
             (
-                AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None),
+                new(AuthErrorKind::MissingCredentials),
                 401,
                 vec!["Bearer realm=\"r\"", "Basic realm=\"r\", charset=\"UTF-8\""],
             ),
             (
-                AuthError::new(AuthErrorKind::InvalidRequest, Scheme::Bearer),
+                // Even if a method named its own: a missing credential is
+                // answered with every challenge offered.
+                new(AuthErrorKind::InsecureTransport).with_challenge(api_key.clone()),
+                401,
+                vec!["Bearer realm=\"r\"", "Basic realm=\"r\", charset=\"UTF-8\""],
+            ),
+            (
+                new(AuthErrorKind::InvalidRequest)
+                    .with_challenge(Challenge::bearer_error("invalid_request")),
                 400,
                 vec!["Bearer realm=\"r\", error=\"invalid_request\""],
             ),
             (
-                AuthError::new(AuthErrorKind::RevokedCredentials, Scheme::Bearer),
+                new(AuthErrorKind::RevokedCredentials)
+                    .with_challenge(Challenge::bearer_error("invalid_token")),
                 401,
                 vec!["Bearer realm=\"r\", error=\"invalid_token\""],
             ),
             (
-                AuthError::new(AuthErrorKind::ExpiredCredentials, Scheme::ApiKeyHeader),
+                new(AuthErrorKind::ExpiredCredentials).with_challenge(api_key.clone()),
                 401,
                 vec!["ApiKey realm=\"r\", header=\"X-API-Key\""],
             ),
             (
-                AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Basic),
+                new(AuthErrorKind::InvalidCredentials).with_challenge(basic()),
                 401,
                 vec!["Basic realm=\"r\", charset=\"UTF-8\""],
             ),
             (
-                AuthError::insufficient_scope(["admin", "reports:write"]),
+                // A refusal without a challenge of its own (a client
+                // certificate): what the route offers.
+                new(AuthErrorKind::InvalidCredentials),
+                401,
+                vec!["Bearer realm=\"r\"", "Basic realm=\"r\", charset=\"UTF-8\""],
+            ),
+            (
+                AuthError::insufficient_scope(["admin", "reports:write"])
+                    .with_challenge(Challenge::bearer()),
                 403,
                 vec![
                     "Bearer realm=\"r\", error=\"insufficient_scope\", scope=\"admin reports:write\"",
                 ],
             ),
+            (AuthError::insufficient_scope(["admin"]), 403, vec![]),
+            (new(AuthErrorKind::Forbidden), 403, vec![]),
             (
-                AuthError::new(AuthErrorKind::Forbidden, Scheme::None),
-                403,
-                vec![],
-            ),
-            (
-                AuthError::locked_out(Duration::from_millis(1500)),
+                new(AuthErrorKind::LockedOut).with_retry_after(Duration::from_millis(1500)),
                 429,
                 vec![],
             ),
-            (
-                AuthError::new(AuthErrorKind::Unavailable, Scheme::None),
-                503,
-                vec![],
-            ),
+            (new(AuthErrorKind::RateLimited), 429, vec![]),
+            (new(AuthErrorKind::Unavailable), 503, vec![]),
         ];
         for (err, status, challenges) in cases {
             let r = Rejection::from_error(&err, "r", &offered);
@@ -329,6 +452,9 @@ mod tests {
                 ["application/problem+json"]
             );
         }
+        // A route that offers nothing (certificates only): no challenge.
+        let r = Rejection::from_error(&new(AuthErrorKind::InvalidCredentials), "r", &[]);
+        assert!(www(&r).is_empty());
     }
 
     #[test]
@@ -338,7 +464,7 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
         assert_eq!(retry_after_secs(Duration::from_secs(900)), 900);
         let r = Rejection::from_error(
-            &AuthError::locked_out(Duration::from_millis(2500)),
+            &AuthError::new(AuthErrorKind::LockedOut).with_retry_after(Duration::from_millis(2500)),
             "r",
             &[],
         );

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use auth_core::api_key::{
-    ApiKeyAuthenticator, ApiKeys, Environment, KeyHash, KeyRecord, KeyStore, MemoryKeyStore,
-    NewKey, Pepper,
+    ApiKeyAuthenticator, ApiKeys, Environment, KeyHash, KeyRecord, NewKey, Pepper,
 };
-use auth_core::basic::{BasicAuthenticator, BasicUser, LockoutStore, hash_password};
-use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey, RevocationStore};
+use auth_core::basic::{BasicAuthenticator, BasicUser, hash_password};
+use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
+use auth_core::store::{Count, CounterStore, FoundKey, KeyStore, MemoryKeyStore, RevocationStore};
 use auth_core::{BoxFuture, Guard, Rejection, Secret, SimpleRequest, StoreError};
 use base64::Engine as _;
 
@@ -38,31 +38,40 @@ impl KeyStore for WriteOnlyKeys {
     ) -> BoxFuture<'a, Result<Option<Arc<KeyRecord>>, StoreError>> {
         down()
     }
-    fn insert(&self, hash: KeyHash, record: KeyRecord) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.0.insert(hash, record)
+    fn find<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<FoundKey>, StoreError>> {
+        down()
     }
-    fn update<'a>(
+    fn insert_if_absent(
+        &self,
+        hash: KeyHash,
+        record: KeyRecord,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.0.insert_if_absent(hash, record)
+    }
+    fn compare_and_set<'a>(
         &'a self,
-        id: &'a str,
-        change: Box<dyn FnOnce(&mut KeyRecord) + Send + 'a>,
+        _: &'a KeyHash,
+        _: &'a KeyRecord,
+        _: KeyRecord,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        self.0.update(id, change)
+        down()
     }
     fn list(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>> {
         self.0.list()
     }
 }
 
-struct DownLockout;
+struct DownCounters;
 
-impl LockoutStore for DownLockout {
-    fn locked_for<'a>(
+impl CounterStore for DownCounters {
+    fn increment<'a>(
         &'a self,
         _: &'a str,
-    ) -> BoxFuture<'a, Result<Option<std::time::Duration>, StoreError>> {
+        _: std::time::Duration,
+    ) -> BoxFuture<'a, Result<Count, StoreError>> {
         down()
     }
-    fn record_failure<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Count>, StoreError>> {
         down()
     }
 }
@@ -102,7 +111,7 @@ async fn every_store_failure_is_a_503() {
     // Basic: the lockout counters cannot be read.
     let basic = BasicAuthenticator::builder()
         .user(BasicUser::new("alice", hash_password("pw").unwrap()))
-        .lockout_store(Arc::new(DownLockout))
+        .lockout_store(Arc::new(DownCounters))
         .build()
         .unwrap();
     let guard = Guard::builder(basic).build().unwrap();

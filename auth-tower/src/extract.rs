@@ -1,4 +1,5 @@
-//! axum extractors: [`Auth`], `Option<Auth>` and [`Claims<T>`].
+//! axum extractors: [`Auth`], `Option<Auth>` and [`Claims<T>`], and their
+//! rejection, [`AuthRejection`].
 //!
 //! `Auth` requires an identity; `Option<Auth>` accepts anonymous callers on
 //! routes whose layer [allows them](crate::RequireAuthLayer::allow_anonymous).
@@ -6,54 +7,94 @@
 //! is a programming error: the handler answers 500 and logs why, rather than
 //! pretend the caller is unauthenticated.
 
-use auth_core::{AuthError, AuthErrorKind, Identity, Scheme};
+use auth_core::{AuthError, AuthErrorKind, Identity, Rejection};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::request::HttpHead;
+use crate::request::HeadView;
+use crate::require_auth::Checked;
 use crate::response::rejection_response;
-use crate::service::Checked;
 
 /// The authenticated caller, for axum handlers.
 #[derive(Clone, Debug)]
 pub struct Auth(pub Identity);
 
-fn missing_layer() -> Response {
-    tracing::error!(
-        target: "auth_tower",
-        "the Auth extractor was used on a route without RequireAuthLayer; add the layer (or route_layer) to this route"
-    );
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "authentication is not configured for this route",
-    )
-        .into_response()
+/// Why an extractor of this crate refused, as a response. A handler can
+/// return it (or `?` a [`Rejection`] into it).
+///
+/// ```
+/// use auth_core::{Guard, Rejection};
+/// use auth_tower::{AuthRejection, HeadView};
+/// use axum::response::IntoResponse;
+///
+/// async fn upgrade(guard: Guard, parts: http::request::Parts) -> Result<&'static str, AuthRejection> {
+///     let decision = guard.check(&HeadView::new(&parts)).await?;
+///     Ok(if decision.identity().is_some() { "welcome" } else { "anonymous" })
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AuthRejection {
+    /// The request is refused: the core's status, challenges and body.
+    Refused(Rejection),
+    /// The route has no [`RequireAuthLayer`](crate::RequireAuthLayer): a
+    /// programming error, answered with 500.
+    NotConfigured,
+}
+
+impl From<Rejection> for AuthRejection {
+    fn from(r: Rejection) -> Self {
+        Self::Refused(r)
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Refused(r) => rejection_response(&r),
+            Self::NotConfigured => {
+                tracing::error!(
+                    target: "auth_tower",
+                    "an auth extractor was used on a route without RequireAuthLayer; add the layer (or route_layer) to this route"
+                );
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "authentication is not configured for this route",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+/// Refuses `err` as the layer that ran on `parts` would have.
+fn refuse(parts: &Parts, err: &AuthError) -> AuthRejection {
+    match parts.extensions.get::<Checked>() {
+        Some(checked) => AuthRejection::Refused(checked.guard.reject(err, &HeadView::new(parts))),
+        None => AuthRejection::NotConfigured,
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Auth {
-    type Rejection = Response;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(id) = parts.extensions.get::<Identity>() {
-            return Ok(Auth(id.clone()));
-        }
-        match parts.extensions.get::<Checked>() {
+        match parts.extensions.get::<Identity>() {
+            Some(id) => Ok(Auth(id.clone())),
             // The layer let an anonymous request through, but this handler
             // needs a caller: answer as the layer would have.
-            Some(checked) => {
-                let err = AuthError::new(AuthErrorKind::MissingCredentials, Scheme::None);
-                let rejection = checked.guard.reject(&err, &HttpHead::new(parts));
-                Err(rejection_response(&rejection))
-            }
-            None => Err(missing_layer()),
+            None => Err(refuse(
+                parts,
+                &AuthError::new(AuthErrorKind::MissingCredentials),
+            )),
         }
     }
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Auth {
-    type Rejection = Response;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
@@ -65,7 +106,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Auth {
         if parts.extensions.get::<Checked>().is_some() {
             Ok(None)
         } else {
-            Err(missing_layer())
+            Err(AuthRejection::NotConfigured)
         }
     }
 }
@@ -97,18 +138,14 @@ where
     S: Send + Sync,
     T: serde::de::DeserializeOwned,
 {
-    type Rejection = Response;
+    type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Auth(identity) =
             <Auth as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        identity.claims_as::<T>().map(Claims).map_err(|err| {
-            match parts.extensions.get::<Checked>() {
-                Some(checked) => {
-                    rejection_response(&checked.guard.reject(&err, &HttpHead::new(parts)))
-                }
-                None => missing_layer(),
-            }
-        })
+        identity
+            .claims_as::<T>()
+            .map(Claims)
+            .map_err(|err| refuse(parts, &err))
     }
 }

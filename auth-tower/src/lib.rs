@@ -1,24 +1,20 @@
 #![doc = include_str!("../README.md")]
 
-mod future;
-mod layer;
 mod request;
+pub mod require_auth;
 mod response;
-mod service;
 
 #[cfg(feature = "axum")]
 mod extract;
 #[cfg(feature = "server")]
 mod server;
 
-pub use future::ResponseFuture;
-pub use layer::RequireAuthLayer;
-pub use request::ConnectionInfo;
+pub use request::{ConnectionInfo, HeadView};
+pub use require_auth::{RequireAuth, RequireAuthLayer};
 pub use response::rejection_response;
-pub use service::RequireAuth;
 
 #[cfg(feature = "axum")]
-pub use extract::{Auth, Claims};
+pub use extract::{Auth, AuthRejection, Claims};
 #[cfg(feature = "server")]
 pub use server::serve;
 

@@ -1,11 +1,11 @@
-//! The [`RequestHead`] view of an `http` request, and [`ConnectionInfo`],
-//! what the server loop tells the layer about the connection.
+//! [`HeadView`], the [`RequestHead`] view of an `http` request, and
+//! [`ConnectionInfo`], what the server loop tells the layer about the
+//! connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use auth_core::{HeaderOnce, RequestHead};
-use http::HeaderName;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 
@@ -22,15 +22,34 @@ pub struct ConnectionInfo {
     pub peer_certificates: Arc<Vec<Vec<u8>>>,
 }
 
-/// A request head seen through [`RequestHead`].
-pub(crate) struct HttpHead<'a> {
+/// An `http` request head seen through [`RequestHead`], for calling
+/// [`Guard::check`](auth_core::Guard::check) outside the layer (a custom
+/// extractor, a WebSocket upgrade).
+///
+/// ```
+/// use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Pepper};
+/// use auth_core::Guard;
+/// use auth_tower::HeadView;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let guard = Guard::builder(ApiKeyAuthenticator::new(ApiKeys::in_memory(Pepper::generate())))
+///     .build()
+///     .unwrap();
+/// let (parts, ()) = http::Request::get("/ws").body(()).unwrap().into_parts();
+/// let refused = guard.check(&HeadView::new(&parts)).await.unwrap_err();
+/// assert_eq!(refused.status(), 401);
+/// # });
+/// ```
+pub struct HeadView<'a> {
     parts: &'a Parts,
     conn: Option<&'a ConnectionInfo>,
     peer: Option<SocketAddr>,
 }
 
-impl<'a> HttpHead<'a> {
-    pub(crate) fn new(parts: &'a Parts) -> Self {
+impl<'a> HeadView<'a> {
+    /// The view of `parts`, with the connection the server loop (or axum's
+    /// `ConnectInfo`) recorded in its extensions.
+    pub fn new(parts: &'a Parts) -> Self {
         let conn = parts.extensions.get::<ConnectionInfo>();
         let peer = conn.and_then(|c| c.peer_addr).or_else(|| axum_peer(parts));
         Self { parts, conn, peer }
@@ -50,7 +69,7 @@ fn axum_peer(_parts: &Parts) -> Option<SocketAddr> {
     None
 }
 
-impl RequestHead for HttpHead<'_> {
+impl RequestHead for HeadView<'_> {
     fn method(&self) -> &str {
         self.parts.method.as_str()
     }
@@ -69,12 +88,10 @@ impl RequestHead for HttpHead<'_> {
             .collect()
     }
     fn header_once(&self, name: &str) -> HeaderOnce<'_> {
-        // The names credentials are read from on every request: no parsing.
-        const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
         let headers = &self.parts.headers;
+        // Read on every request: the standard name without parsing it.
         let values = match name {
             "authorization" => headers.get_all(AUTHORIZATION),
-            "x-api-key" => headers.get_all(X_API_KEY),
             _ => headers.get_all(name),
         };
         HeaderOnce::from_values(values.iter().map(|v| v.as_bytes()))

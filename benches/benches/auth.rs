@@ -29,12 +29,14 @@ use std::time::Duration;
 use auth_benches::{api_key_fixture, api_key_guard, basic_guard, basic_request, runtime, tampered};
 use auth_core::api_key::{DEFAULT_PREFIX, parse};
 use auth_core::{
-    AuthError, AuthErrorKind, AuthMethod, Credential, Identity, Scheme, SimpleRequest,
+    AuthError, AuthErrorKind, AuthMethod, Challenge, Credential, Identity, SimpleRequest,
 };
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
 const WARM_UP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(3);
+/// The credential headers of the API-key guard, as `Guard::credential_headers` lists them.
+const NAMES: [&str; 2] = ["authorization", "x-api-key"];
 
 fn api_key(c: &mut Criterion) {
     let rt = runtime().expect("tokio runtime");
@@ -52,7 +54,7 @@ fn api_key(c: &mut Criterion) {
     // `last_used_at`, which is then written at most once a minute.
     for req in [&bearer, &x_api_key] {
         let id = rt.block_on(guard.check(req)).expect("valid key accepted");
-        assert!(id.is_some(), "valid key gives an identity");
+        assert!(id.identity().is_some(), "valid key gives an identity");
     }
     let refused = rt
         .block_on(guard.check(&bad_bearer))
@@ -84,13 +86,13 @@ fn basic(c: &mut Criterion) {
     let warm = basic_guard(Duration::from_secs(60)).expect("Basic guard");
     // Fill the verified-credential cache before measuring.
     let id = rt.block_on(warm.check(&req)).expect("Basic accepted");
-    assert!(id.is_some(), "Basic gives an identity");
+    assert!(id.identity().is_some(), "Basic gives an identity");
 
     let cold = basic_guard(Duration::ZERO).expect("Basic guard without cache");
     let id = rt
         .block_on(cold.check(&req))
         .expect("Basic accepted (cold)");
-    assert!(id.is_some(), "Basic gives an identity (cold)");
+    assert!(id.identity().is_some(), "Basic gives an identity (cold)");
 
     let mut group = c.benchmark_group("basic");
     group.warm_up_time(WARM_UP).measurement_time(MEASURE);
@@ -118,7 +120,7 @@ fn baseline(c: &mut Criterion) {
     let mut group = c.benchmark_group("baseline");
     group.warm_up_time(WARM_UP).measurement_time(MEASURE);
     group.bench_function("credential_parse", |b| {
-        b.iter(|| Credential::from_head(black_box(&bearer)));
+        b.iter(|| Credential::from_head(black_box(&bearer), &NAMES));
     });
     group.finish();
 }
@@ -133,11 +135,12 @@ fn breakdown(c: &mut Criterion) {
         .id
         .to_owned();
     // Record `last_used_at` now, so that `verify` measures the read path.
-    rt.block_on(keys.verify(key_bytes, Scheme::Bearer))
+    rt.block_on(keys.verify(key_bytes))
         .expect("valid key verified");
     let req = SimpleRequest::get("/v1/reports")
         .header("authorization", format!("Bearer {}", key.expose()));
-    let err = AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Bearer)
+    let err = AuthError::new(AuthErrorKind::InvalidCredentials)
+        .with_challenge(Challenge::bearer_error("invalid_token"))
         .with_reason("bad_checksum")
         .with_detail("the API key is malformed");
 
@@ -152,7 +155,7 @@ fn breakdown(c: &mut Criterion) {
         b.iter(|| parse(black_box(key_bytes), DEFAULT_PREFIX).is_ok());
     });
     group.bench_function("keys_verify", |b| {
-        b.iter(|| rt.block_on(keys.verify(black_box(key_bytes), Scheme::Bearer)));
+        b.iter(|| rt.block_on(keys.verify(black_box(key_bytes))));
     });
     group.bench_function("identity_build", |b| {
         b.iter(|| {

@@ -48,8 +48,8 @@ use auth_benches::{api_key_fixture, runtime};
 use auth_core::api_key::ApiKeyAuthenticator;
 use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey, MemoryRevocations, RevocationStore};
 use auth_core::{
-    AnyOf, AuthError, AuthMethod, AuthRequest, Authenticator, BoxFuture, Challenge, Claims,
-    Credential, Guard, Identity, Policy, RequestHead, SimpleRequest,
+    AnyOf, AuthError, AuthMethod, AuthRequest, Authenticator, BoxFuture, Challenge, Claims, Guard,
+    Identity, Policy, RequestHead, SimpleRequest, Specificity,
 };
 use auth_tower::{Auth, RequireAuthLayer};
 use axum::Router;
@@ -347,8 +347,8 @@ fn json(body: Vec<u8>) -> Response {
 struct Fixed(Identity);
 
 impl Authenticator for Fixed {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        matches!(req.credential(), Credential::Bearer(_))
+    fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+        req.credential().bearer().map(|_| Specificity::Any)
     }
     fn authenticate<'a>(
         &'a self,
@@ -357,7 +357,7 @@ impl Authenticator for Fixed {
         Box::pin(std::future::ready(Ok(self.0.clone())))
     }
     fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-        out.push(Challenge::Bearer);
+        out.push(Challenge::bearer());
     }
 }
 
@@ -450,7 +450,7 @@ fn jwt_stack(c: &mut Criterion) {
         StatusCode::UNAUTHORIZED
     );
     let id = rt.block_on(guard.check(&jwt_req)).expect("JWT accepted");
-    assert!(id.is_some_and(|id| id.has_scope(SCOPE)));
+    assert!(id.identity().is_some_and(|id| id.has_scope(SCOPE)));
     let checks = jwt.signature_checks();
 
     let mut group = c.benchmark_group("jwt_stack");

@@ -22,7 +22,7 @@
 //!
 //! let allowed = SimpleRequest::get("/v1/reports")
 //!     .header("authorization", format!("Bearer {}", key.expose()));
-//! assert_eq!(guard.check(&allowed).await.unwrap().unwrap().subject(), "acme");
+//! assert_eq!(guard.check(&allowed).await.unwrap().into_identity().unwrap().subject(), "acme");
 //!
 //! // Rotation: the old key keeps working for the grace window only.
 //! let (new_key, _) = keys.rotate(&record.id, Duration::ZERO).await.unwrap().unwrap();
@@ -41,7 +41,7 @@
 //! test guesses offline (and still faces 2^256 of them).
 
 mod format;
-mod store;
+mod record;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,18 +51,24 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use crate::authenticate::{AuthRequest, Authenticator, BoxFuture};
-use crate::credentials::Credential;
-use crate::error::{AuthError, AuthErrorKind, ConfigError, Scheme, StoreError};
+use crate::authenticate::{AuthRequest, Authenticator, BoxFuture, Specificity};
+use crate::error::{AuthError, AuthErrorKind, ConfigError, StoreError};
 use crate::identity::{AuthMethod, Identity};
 use crate::rejection::Challenge;
 use crate::request::RequestHead;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretRef};
+use crate::store::{KeyStore, MemoryKeyStore};
 
 pub use format::{
     ApiKey, CHECKSUM_LEN, Environment, FormatError, ID_LEN, KeyParts, SECRET_LEN, parse,
 };
-pub use store::{FileKeyStore, KeyHash, KeyRecord, KeyStore, KeyTier, MemoryKeyStore};
+pub use record::{KeyHash, KeyRecord, KeyTier};
+
+/// The header API keys may be sent in, besides `Authorization: Bearer`.
+pub const API_KEY_HEADER: &str = "X-API-Key";
+
+/// [`API_KEY_HEADER`] in lower case, as header names are compared.
+const API_KEY_HEADER_LOWER: &str = "x-api-key";
 
 /// The default key prefix (`ask_live_…`).
 pub const DEFAULT_PREFIX: &str = "ask";
@@ -234,24 +240,56 @@ impl ApiKeys {
             revoked_at: None,
             last_used_at: None,
             replaced_by: None,
+            identity: Default::default(),
         };
         let hash = self.hash(key.as_secret().expose());
-        self.inner.store.insert(hash, record.clone()).await?;
+        // 128 random bits of id and 256 of secret: a clash is not a thing
+        // to recover from.
+        if !self
+            .inner
+            .store
+            .insert_if_absent(hash, record.clone())
+            .await?
+        {
+            return Err(StoreError::new("a key with this id already exists", None));
+        }
+        self.inner.store.flush().await?;
         Ok((key, record))
+    }
+
+    /// Changes the record of key `id` with `change`, by compare-and-set,
+    /// until it sticks; `None` if there is no such key.
+    async fn change(
+        &self,
+        id: &str,
+        change: impl Fn(&mut KeyRecord),
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let store = &self.inner.store;
+        // Each lost race means another writer changed the record; a few
+        // rounds settle any real contention.
+        for _ in 0..16 {
+            let Some((hash, current)) = store.find(id).await? else {
+                return Ok(None);
+            };
+            let mut new = (*current).clone();
+            change(&mut new);
+            if store.compare_and_set(&hash, &current, new.clone()).await? {
+                store.flush().await?;
+                return Ok(Some(new));
+            }
+        }
+        Err(StoreError::new("key record kept changing", None))
     }
 
     /// Revokes the key with public id `id`; `false` if there is none.
     pub async fn revoke(&self, id: &str) -> Result<bool, StoreError> {
         let now = unix_now();
-        self.inner
-            .store
-            .update(
-                id,
-                Box::new(move |r| {
-                    r.revoked_at.get_or_insert(now);
-                }),
-            )
-            .await
+        let changed = self
+            .change(id, |r| {
+                r.revoked_at.get_or_insert(now);
+            })
+            .await?;
+        Ok(changed.is_some())
     }
 
     /// Issues a replacement for key `id` (same owner, scopes, tier and
@@ -262,39 +300,30 @@ impl ApiKeys {
         id: &str,
         grace: Duration,
     ) -> Result<Option<(ApiKey, KeyRecord)>, StoreError> {
-        let all = self.inner.store.list().await?;
-        let Some(old) = all.into_iter().find(|r| r.id == id) else {
+        let Some((_, old)) = self.inner.store.find(id).await? else {
             return Ok(None);
         };
         let mut new = NewKey::new(old.owner.clone(), old.environment)
             .scopes(old.scopes.clone())
             .tier(old.tier);
-        new.expires_at = old.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s));
+        new.expires_at = old
+            .expires_at
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
         let (key, record) = self.issue(new).await?;
         let cutoff = unix_now().saturating_add(grace.as_secs());
-        let new_id = record.id.clone();
-        self.inner
-            .store
-            .update(
-                id,
-                Box::new(move |r| {
-                    r.expires_at = Some(r.expires_at.map_or(cutoff, |e| e.min(cutoff)));
-                    r.replaced_by = Some(new_id);
-                }),
-            )
-            .await?;
+        self.change(id, |r| {
+            r.expires_at = Some(r.expires_at.map_or(cutoff, |e| e.min(cutoff)));
+            r.replaced_by = Some(record.id.clone());
+        })
+        .await?;
         Ok(Some((key, record)))
     }
 
-    /// Verifies a presented key; `scheme` says how it was presented, which
-    /// picks the challenge of a refusal.
-    pub async fn verify(
-        &self,
-        presented: &[u8],
-        scheme: Scheme,
-    ) -> Result<Arc<KeyRecord>, AuthError> {
+    /// Verifies a presented key. A refusal names no challenge: the caller
+    /// knows how the key was presented.
+    pub async fn verify(&self, presented: &[u8]) -> Result<Arc<KeyRecord>, AuthError> {
         let invalid = |reason, detail| {
-            AuthError::new(AuthErrorKind::InvalidCredentials, scheme)
+            AuthError::new(AuthErrorKind::InvalidCredentials)
                 .with_reason(reason)
                 .with_detail(detail)
         };
@@ -313,7 +342,7 @@ impl ApiKeys {
             return Err(invalid("unknown_api_key", "the API key is not recognised"));
         }
         if record.revoked_at.is_some() {
-            return Err(AuthError::new(AuthErrorKind::RevokedCredentials, scheme)
+            return Err(AuthError::new(AuthErrorKind::RevokedCredentials)
                 .with_reason("key_revoked")
                 .with_detail("the API key was revoked"));
         }
@@ -327,7 +356,7 @@ impl ApiKeys {
             } else {
                 ("key_expired", "the API key has expired")
             };
-            return Err(AuthError::new(AuthErrorKind::ExpiredCredentials, scheme)
+            return Err(AuthError::new(AuthErrorKind::ExpiredCredentials)
                 .with_reason(reason)
                 .with_detail(detail));
         }
@@ -335,12 +364,17 @@ impl ApiKeys {
             .last_used_at
             .is_none_or(|t| now.saturating_sub(t) >= TOUCH_INTERVAL)
         {
-            let touched = self
+            // One compare-and-set: of many requests at once, one records the
+            // use and the rest lose the race, as they should. The store
+            // writes it to disk off the request path.
+            let mut touched = (*record).clone();
+            touched.last_used_at = Some(now);
+            if let Err(e) = self
                 .inner
                 .store
-                .update(&record.id, Box::new(move |r| r.last_used_at = Some(now)))
-                .await;
-            if let Err(e) = touched {
+                .compare_and_set(&hash, &record, touched)
+                .await
+            {
                 // Bookkeeping only: the key is valid, so let the request in.
                 tracing::warn!(target: "auth_core", error = %e, "could not record API key use");
             }
@@ -367,6 +401,9 @@ fn unix_now() -> u64 {
 
 /// Authenticates API keys sent as `Authorization: Bearer <key>` (recognised
 /// by the key prefix) or `X-API-Key: <key>`.
+///
+/// A refused bearer key answers `Bearer realm="…", error="invalid_token"`;
+/// a refused `X-API-Key` answers `ApiKey realm="…", header="X-API-Key"`.
 #[derive(Clone, Debug)]
 pub struct ApiKeyAuthenticator {
     keys: ApiKeys,
@@ -377,46 +414,89 @@ impl ApiKeyAuthenticator {
     pub fn new(keys: ApiKeys) -> Self {
         Self { keys }
     }
+
+    /// The key presented, and the challenge that answers its refusal.
+    fn presented<'a>(&self, req: &AuthRequest<'a>) -> Option<(SecretRef<'a>, bool)> {
+        let credential = req.credential();
+        if let Some(key) = credential.header(API_KEY_HEADER_LOWER) {
+            return Some((key, true));
+        }
+        credential
+            .bearer()
+            .filter(|t| self.keys.recognises(t.expose()))
+            .map(|t| (t, false))
+    }
+}
+
+fn api_key_header_challenge() -> Challenge {
+    Challenge::new("ApiKey").with_param("header", API_KEY_HEADER)
+}
+
+/// The identity of a key: built once per stored record and shared.
+fn identity_of(record: &KeyRecord) -> Identity {
+    record
+        .identity
+        .get_or_init(|| {
+            let mut id = Identity::new(record.owner.as_str(), AuthMethod::ApiKey)
+                .with_scopes(record.scopes.iter().map(String::as_str))
+                .with_roles([record.tier.role()])
+                .with_key_id(record.id.as_str());
+            if let Some(exp) = record
+                .expires_at
+                .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+            {
+                id = id.with_expiry(exp);
+            }
+            id
+        })
+        .clone()
 }
 
 impl Authenticator for ApiKeyAuthenticator {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        match req.credential() {
-            Credential::ApiKeyHeader(_) => true,
-            Credential::Bearer(token) => self.keys.recognises(token.expose()),
-            _ => false,
-        }
+    fn credential_headers(&self, out: &mut Vec<&'static str>) {
+        out.push(API_KEY_HEADER_LOWER);
+    }
+
+    fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+        self.presented(req).map(|_| Specificity::Exact)
     }
 
     fn authenticate<'a>(
         &'a self,
         req: &'a AuthRequest<'a>,
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+        let presented = self.presented(req);
         Box::pin(async move {
-            let (token, scheme) = match req.credential() {
-                Credential::ApiKeyHeader(t) => (t, Scheme::ApiKeyHeader),
-                Credential::Bearer(t) => (t, Scheme::Bearer),
-                _ => {
-                    return Err(AuthError::new(
-                        AuthErrorKind::MissingCredentials,
-                        Scheme::None,
-                    ));
+            let Some((key, in_header)) = presented else {
+                return Err(AuthError::new(AuthErrorKind::MissingCredentials));
+            };
+            let challenge = || {
+                if in_header {
+                    api_key_header_challenge()
+                } else {
+                    Challenge::bearer_error("invalid_token")
                 }
             };
-            let record = self.keys.verify(token.expose(), scheme).await?;
-            let mut id = Identity::new(record.owner.as_str(), AuthMethod::ApiKey)
-                .with_scopes(record.scopes.iter().map(String::as_str))
-                .with_roles([record.tier.role()])
-                .with_key_id(record.id.as_str());
-            if let Some(exp) = record.expires_at {
-                id = id.with_expiry(UNIX_EPOCH + Duration::from_secs(exp));
+            let key = key.expose();
+            if in_header && (key.is_empty() || !key.iter().all(u8::is_ascii_graphic)) {
+                return Err(AuthError::new(AuthErrorKind::InvalidCredentials)
+                    .with_challenge(challenge())
+                    .with_reason("malformed_api_key")
+                    .with_detail("the API key is malformed"));
             }
-            Ok(id)
+            let record = self.keys.verify(key).await.map_err(|e| {
+                if e.status() == 401 {
+                    e.with_challenge(challenge())
+                } else {
+                    e
+                }
+            })?;
+            Ok(identity_of(&record))
         })
     }
 
     fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-        out.push(Challenge::Bearer);
+        out.push(Challenge::bearer());
     }
 }
 
@@ -449,7 +529,12 @@ mod tests {
             )
             .await
             .unwrap();
-        let id = guard.check(&bearer(key.expose())).await.unwrap().unwrap();
+        let id = guard
+            .check(&bearer(key.expose()))
+            .await
+            .unwrap()
+            .into_identity()
+            .unwrap();
         assert_eq!(id.subject(), "o");
         assert_eq!(id.key_id(), Some(rec.id.as_str()));
         assert!(id.has_role("api_key:main"));
@@ -554,7 +639,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
         let pepper = Pepper::generate();
-        let keys = ApiKeys::new(FileKeyStore::open(&path).unwrap(), pepper.clone());
+        let keys = ApiKeys::new(
+            crate::store::FileKeyStore::open(&path).unwrap(),
+            pepper.clone(),
+        );
         let (key, rec) = keys
             .issue(NewKey::new("o", Environment::Live).scopes(["a"]))
             .await
@@ -562,14 +650,11 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(key.expose()), "no plaintext on disk");
         assert!(text.contains(&rec.id));
-        let reopened = ApiKeys::new(FileKeyStore::open(&path).unwrap(), pepper);
-        let found = reopened
-            .verify(key.expose().as_bytes(), Scheme::Bearer)
-            .await
-            .unwrap();
+        let reopened = ApiKeys::new(crate::store::FileKeyStore::open(&path).unwrap(), pepper);
+        let found = reopened.verify(key.expose().as_bytes()).await.unwrap();
         assert_eq!(found.scopes, ["a"]);
         std::fs::write(&path, "not json").unwrap();
-        assert!(FileKeyStore::open(&path).is_err());
+        assert!(crate::store::FileKeyStore::open(&path).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! // "alice:correct horse"
 //! let ok = SimpleRequest::get("/").tls(true)
 //!     .header("authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==");
-//! assert_eq!(guard.check(&ok).await.unwrap().unwrap().subject(), "alice");
+//! assert_eq!(guard.check(&ok).await.unwrap().into_identity().unwrap().subject(), "alice");
 //!
 //! // The same over plaintext is refused, and Basic is not offered there.
 //! let plain = SimpleRequest::get("/")
@@ -41,7 +41,6 @@
 //!   lock a user out on purpose, which is the usual trade-off. Pair it with a
 //!   per-client rate limit.
 
-mod lockout;
 mod parse;
 
 use std::collections::HashMap;
@@ -57,15 +56,15 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::authenticate::{AuthRequest, Authenticator, BoxFuture};
-use crate::credentials::Credential;
-use crate::error::{AuthError, AuthErrorKind, ConfigError, Scheme};
+use crate::authenticate::{AuthRequest, Authenticator, BoxFuture, Specificity};
+use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::identity::{AuthMethod, Identity};
+use crate::limits::Lockout;
 use crate::rejection::Challenge;
 use crate::request::{RequestHead, TrustedProxies};
 use crate::secret::Secret;
+use crate::store::CounterStore;
 
-pub use lockout::{LockoutStore, MemoryLockout};
 pub use parse::{prepare_password, prepare_username};
 
 /// Hashes a password as an argon2id PHC string (default parameters, random
@@ -143,7 +142,7 @@ pub struct BasicAuthenticatorBuilder {
     cache_ttl: Duration,
     max_failures: usize,
     lockout_window: Duration,
-    lockout: Option<Arc<dyn LockoutStore>>,
+    lockout: Option<Arc<dyn CounterStore>>,
     trusted: TrustedProxies,
     allow_plaintext: bool,
 }
@@ -177,7 +176,7 @@ impl BasicAuthenticatorBuilder {
     }
 
     /// Keeps lockout counters in `store` (e.g. Redis, shared by processes).
-    pub fn lockout_store(mut self, store: Arc<dyn LockoutStore>) -> Self {
+    pub fn lockout_store(mut self, store: Arc<dyn CounterStore>) -> Self {
         self.lockout = Some(store);
         self
     }
@@ -220,9 +219,10 @@ impl BasicAuthenticatorBuilder {
             .map_err(|_| ConfigError::invalid("password hashing"))?;
         let mut cache_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut cache_key);
-        let lockout = self.lockout.unwrap_or_else(|| {
-            Arc::new(MemoryLockout::new(self.max_failures, self.lockout_window))
-        });
+        let lockout = match self.lockout {
+            Some(store) => Lockout::with_store(store, self.max_failures, self.lockout_window),
+            None => Lockout::new(self.max_failures, self.lockout_window),
+        };
         Ok(BasicAuthenticator {
             inner: Arc::new(Inner {
                 users,
@@ -254,7 +254,7 @@ struct Inner {
     cache: moka::future::Cache<[u8; 32], Identity>,
     cache_ttl: Duration,
     cache_mac: Hmac<Sha256>,
-    lockout: Arc<dyn LockoutStore>,
+    lockout: Lockout,
     trusted: TrustedProxies,
     allow_plaintext: bool,
     verifications: AtomicU64,
@@ -307,7 +307,7 @@ impl BasicAuthenticator {
             Ok(handle) => handle
                 .spawn_blocking(check)
                 .await
-                .map_err(|_| AuthError::new(AuthErrorKind::Unavailable, Scheme::None))?,
+                .map_err(|_| AuthError::new(AuthErrorKind::Unavailable))?,
             Err(_) => check(),
         };
         match verified {
@@ -319,15 +319,22 @@ impl BasicAuthenticator {
     }
 }
 
+/// `Basic realm="…", charset="UTF-8"` (RFC 7617 §2.1).
+fn basic_challenge() -> Challenge {
+    Challenge::new("Basic").with_param("charset", "UTF-8")
+}
+
 fn wrong_credentials(reason: &'static str) -> AuthError {
-    AuthError::new(AuthErrorKind::InvalidCredentials, Scheme::Basic)
+    AuthError::new(AuthErrorKind::InvalidCredentials)
+        .with_challenge(basic_challenge())
         .with_reason(reason)
         .with_detail("the user name or password is wrong")
 }
 
 impl Authenticator for BasicAuthenticator {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        matches!(req.credential(), Credential::Basic(_))
+    fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+        let basic = req.credential().authorization()?.is("basic");
+        basic.then_some(Specificity::Exact)
     }
 
     fn authenticate<'a>(
@@ -335,14 +342,16 @@ impl Authenticator for BasicAuthenticator {
         req: &'a AuthRequest<'a>,
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         Box::pin(async move {
-            let Credential::Basic(payload) = req.credential() else {
-                return Err(AuthError::new(
-                    AuthErrorKind::MissingCredentials,
-                    Scheme::None,
-                ));
+            let Some(payload) = req
+                .credential()
+                .authorization()
+                .filter(|a| a.is("basic"))
+                .map(|a| a.value())
+            else {
+                return Err(AuthError::new(AuthErrorKind::MissingCredentials));
             };
             if !self.transport_ok(req.head()) {
-                return Err(AuthError::new(AuthErrorKind::InsecureTransport, Scheme::Basic)
+                return Err(AuthError::new(AuthErrorKind::InsecureTransport)
                     .with_reason("basic_over_plaintext")
                     .with_detail(
                         "HTTP Basic credentials are only accepted over TLS (https); this connection is plaintext",
@@ -359,7 +368,9 @@ impl Authenticator for BasicAuthenticator {
                 .with_detail("the Basic credentials are malformed")
             })?;
             if let Some(left) = self.inner.lockout.locked_for(&pair.user).await? {
-                return Err(AuthError::locked_out(left).with_reason("account_locked"));
+                return Err(AuthError::new(AuthErrorKind::LockedOut)
+                    .with_retry_after(left)
+                    .with_reason("account_locked"));
             }
             let key = crate::mac::tag(
                 &self.inner.cache_mac,
@@ -388,7 +399,7 @@ impl Authenticator for BasicAuthenticator {
 
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
         if self.transport_ok(head) {
-            out.push(Challenge::Basic);
+            out.push(basic_challenge());
         }
     }
 }
@@ -434,7 +445,12 @@ mod tests {
     async fn one_verification_per_credential_within_ttl() {
         let (a, g) = build((5, Duration::from_secs(900)));
         for _ in 0..20 {
-            let id = g.check(&basic("alice", "pw")).await.unwrap().unwrap();
+            let id = g
+                .check(&basic("alice", "pw"))
+                .await
+                .unwrap()
+                .into_identity()
+                .unwrap();
             assert!(id.has_scope("s"));
         }
         assert_eq!(a.verification_count(), 1);
@@ -480,6 +496,7 @@ mod tests {
             .check(&basic("re\u{301}ne", "cafe\u{301}"))
             .await
             .unwrap()
+            .into_identity()
             .unwrap();
         assert_eq!(id.subject(), "r\u{e9}ne");
     }

@@ -31,7 +31,7 @@
 //! let token = encode(&Header::new(Algorithm::HS256), &claims,
 //!     &EncodingKey::from_secret(secret.expose()).unwrap()).unwrap();
 //! let ok = SimpleRequest::get("/").header("authorization", format!("Bearer {token}"));
-//! let id = guard.check(&ok).await.unwrap().unwrap();
+//! let id = guard.check(&ok).await.unwrap().into_identity().unwrap();
 //! assert_eq!(id.subject(), "svc");
 //! assert!(id.has_scope("read"));
 //!
@@ -57,7 +57,6 @@
 mod cache;
 mod jwks;
 mod keys;
-mod revocation;
 mod validate;
 
 #[cfg(test)]
@@ -73,16 +72,15 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
-use crate::authenticate::{AuthRequest, Authenticator, BoxFuture};
-use crate::credentials::Credential;
-use crate::error::{AuthError, AuthErrorKind, ConfigError, Scheme};
+use crate::authenticate::{AuthRequest, Authenticator, BoxFuture, Specificity};
+use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::identity::{AuthMethod, Claims, Identity};
 use crate::rejection::Challenge;
 use crate::request::RequestHead;
 
+pub use crate::store::{MemoryRevocations, RevocationStore};
 pub use jwks::{JwksCache, JwksConfig};
 pub use keys::JwtKey;
-pub use revocation::{MemoryRevocations, RevocationStore};
 
 use cache::{KeySource, NOT_COUNTED, Verified, VerifiedCache, split_signature, unix_now};
 use jwks::{Lookup, Source};
@@ -504,7 +502,8 @@ impl std::fmt::Debug for JwtAuthenticator {
 }
 
 fn refuse(kind: AuthErrorKind, (reason, detail): validate::Refusal) -> AuthError {
-    AuthError::new(kind, Scheme::Bearer)
+    AuthError::new(kind)
+        .with_challenge(Challenge::bearer_error("invalid_token"))
         .with_reason(reason)
         .with_detail(detail)
 }
@@ -806,7 +805,7 @@ impl JwtAuthenticator {
                 Ok((keys, source))
             }
             Lookup::UnknownKid => Err(unknown()),
-            Lookup::Unavailable => Err(AuthError::new(AuthErrorKind::Unavailable, Scheme::None)
+            Lookup::Unavailable => Err(AuthError::new(AuthErrorKind::Unavailable)
                 .with_reason("jwks_unavailable")
                 .with_detail("the keys to verify this token are not available")),
         }
@@ -845,8 +844,9 @@ fn identity(claims: &Claims, issuer: &IssuerState, exp: u64) -> Identity {
 }
 
 impl Authenticator for JwtAuthenticator {
-    fn claims(&self, req: &AuthRequest<'_>) -> bool {
-        matches!(req.credential(), Credential::Bearer(t) if validate::is_jwt_shaped(t.expose()))
+    fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+        let token = req.credential().bearer()?;
+        validate::is_jwt_shaped(token.expose()).then_some(Specificity::Shape)
     }
 
     fn authenticate<'a>(
@@ -854,17 +854,14 @@ impl Authenticator for JwtAuthenticator {
         req: &'a AuthRequest<'a>,
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         Box::pin(async move {
-            match req.credential() {
-                Credential::Bearer(token) => self.verify(token.expose()).await,
-                _ => Err(AuthError::new(
-                    AuthErrorKind::MissingCredentials,
-                    Scheme::None,
-                )),
+            match req.credential().bearer() {
+                Some(token) => self.verify(token.expose()).await,
+                None => Err(AuthError::new(AuthErrorKind::MissingCredentials)),
             }
         })
     }
 
     fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-        out.push(Challenge::Bearer);
+        out.push(Challenge::bearer());
     }
 }

@@ -279,7 +279,11 @@ async fn refusals() {
         let err = check(&jwt, &token).await.unwrap_err();
         assert_eq!(err.reason(), reason, "{name}");
         assert_eq!(err.status(), 401, "{name}");
-        assert_eq!(err.scheme(), Scheme::Bearer, "{name}");
+        assert_eq!(
+            err.challenge(),
+            Some(&Challenge::bearer_error("invalid_token")),
+            "{name}"
+        );
     }
 }
 

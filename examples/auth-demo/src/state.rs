@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use auth_core::api_key::{ApiKeys, Environment, FileKeyStore, KeyTier, NewKey, Pepper};
+use auth_core::api_key::{ApiKeys, Environment, KeyTier, NewKey, Pepper};
 use auth_core::basic::{BasicUser, hash_password};
+use auth_core::store::FileKeyStore;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};

@@ -1,14 +1,16 @@
-//! [`RequireAuthLayer`]: authenticate, check the policy, attach the identity.
+//! [`RequireAuthLayer`]: builds [`RequireAuth`] services.
 
 use auth_core::{Guard, Policy};
 use tower_layer::Layer;
 
-use crate::service::RequireAuth;
+use super::RequireAuth;
 
 /// A layer that lets a request through only if its [`Guard`] accepts it,
 /// with the caller's [`Identity`](auth_core::Identity) in the request
-/// extensions. A refusal is a response (401, 403, 400, 429 or 503), not an
-/// error.
+/// extensions and the decision's headers (from the guard's limits) on the
+/// response. A refusal is a response (401, 403, 400, 429 or 503), not an
+/// error. The headers the guard's methods read credentials from are marked
+/// sensitive.
 ///
 /// ```
 /// use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Environment, NewKey, Pepper};
@@ -45,6 +47,11 @@ impl RequireAuthLayer {
     /// A layer over `guard`.
     pub fn new(guard: Guard) -> Self {
         Self { guard }
+    }
+
+    /// The guard.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
     }
 
     /// Checks `policy` after authentication (per route, with `route_layer`).

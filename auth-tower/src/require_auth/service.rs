@@ -1,23 +1,23 @@
-//! [`RequireAuth`], the service [`RequireAuthLayer`](crate::RequireAuthLayer) builds.
+//! [`RequireAuth`], the service [`RequireAuthLayer`](super::RequireAuthLayer) builds.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use auth_core::Guard;
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
 use http::{HeaderName, Request, Response};
 use tower_service::Service;
 
-use crate::future::ResponseFuture;
-use crate::request::HttpHead;
-
-const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+use super::{RequireAuthLayer, ResponseFuture};
+use crate::request::HeadView;
 
 /// Authenticates requests before `S` sees them.
 #[derive(Clone, Debug)]
 pub struct RequireAuth<S> {
     inner: S,
     guard: Guard,
+    /// The guard's sensitive header names, parsed once.
+    sensitive: Arc<[HeaderName]>,
 }
 
 /// Marks that a [`RequireAuth`] ran on this request (the identity may be
@@ -31,7 +31,41 @@ pub(crate) struct Checked {
 impl<S> RequireAuth<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, guard: Guard) -> Self {
-        Self { inner, guard }
+        let sensitive = guard
+            .sensitive_headers()
+            .iter()
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        Self {
+            inner,
+            guard,
+            sensitive,
+        }
+    }
+
+    /// A layer that wraps services with `guard`.
+    pub fn layer(guard: Guard) -> RequireAuthLayer {
+        RequireAuthLayer::new(guard)
+    }
+
+    /// The guard.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
@@ -58,16 +92,16 @@ where
         let (mut parts, body) = req.into_parts();
         // Credentials are marked sensitive for whatever runs inside (Debug
         // output, HPACK). A request passes the guard only with at most one
-        // of each header; a repeated one is refused, so marking the first
-        // value is enough.
-        for name in [AUTHORIZATION, X_API_KEY] {
+        // of each credential header; a repeated one is refused, so marking
+        // the first value is enough.
+        for name in self.sensitive.iter() {
             if let Some(value) = parts.headers.get_mut(name) {
                 value.set_sensitive(true);
             }
         }
         let guard = self.guard.clone();
         let check = Box::pin(async move {
-            let decision = guard.check(&HttpHead::new(&parts)).await;
+            let decision = guard.check(&HeadView::new(&parts)).await;
             if decision.is_ok() {
                 parts.extensions.insert(Checked { guard });
             }

@@ -1,22 +1,24 @@
-//! [`ResponseFuture`]: first the decision, then the inner service.
+//! [`ResponseFuture`]: first the decision, then the inner service, then the
+//! decision's headers on its response.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use auth_core::{BoxFuture, Identity, Rejection};
+use auth_core::limits::ResponseHeaders;
+use auth_core::{BoxFuture, Decision, Rejection};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::response::rejection_response;
+use crate::response::{add_headers, rejection_response};
 
-type Check = BoxFuture<'static, (Result<Option<Identity>, Rejection>, Parts)>;
+type Check = BoxFuture<'static, (Result<Decision, Rejection>, Parts)>;
 
 pin_project! {
-    /// The response future of [`RequireAuth`](crate::RequireAuth).
+    /// The response future of [`RequireAuth`](super::RequireAuth).
     pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
@@ -40,6 +42,7 @@ pin_project! {
         Calling {
             #[pin]
             fut: S::Future,
+            headers: ResponseHeaders,
         },
     }
 }
@@ -74,7 +77,8 @@ where
                     let (decision, mut parts) = ready!(check.as_mut().poll(cx));
                     match decision {
                         Err(rejection) => return Poll::Ready(Ok(rejection_response(&rejection))),
-                        Ok(identity) => {
+                        Ok(decision) => {
+                            let (identity, headers) = decision.into_parts();
                             if let Some(id) = identity {
                                 parts.extensions.insert(id);
                             }
@@ -83,11 +87,15 @@ where
                                 return Poll::Pending;
                             };
                             let fut = svc.call(Request::from_parts(parts, body));
-                            this.state.set(State::Calling { fut });
+                            this.state.set(State::Calling { fut, headers });
                         }
                     }
                 }
-                StateProj::Calling { fut } => return fut.poll(cx),
+                StateProj::Calling { fut, headers } => {
+                    let mut res = ready!(fut.poll(cx))?;
+                    add_headers(res.headers_mut(), headers);
+                    return Poll::Ready(Ok(res));
+                }
             }
         }
     }

@@ -1,0 +1,285 @@
+//! The in-process stores.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::Expiry;
+use moka::ops::compute::Op;
+
+use super::{Count, CounterStore, RevocationStore};
+use crate::authenticate::BoxFuture;
+use crate::error::StoreError;
+
+#[cfg(feature = "api-key")]
+pub use keys::MemoryKeyStore;
+
+#[cfg(feature = "api-key")]
+mod keys {
+    use std::collections::HashMap;
+    use std::sync::{Arc, RwLock};
+
+    use super::super::{FoundKey, KeyHash, KeyRecord, KeyStore};
+    use crate::authenticate::BoxFuture;
+    use crate::error::StoreError;
+
+    #[derive(Default)]
+    pub(in crate::store) struct Table {
+        pub(in crate::store) by_hash: HashMap<KeyHash, Arc<KeyRecord>>,
+        by_id: HashMap<String, KeyHash>,
+    }
+
+    /// API keys in memory, behind one lock (taken for reading per request;
+    /// writes are rare).
+    #[derive(Default)]
+    pub struct MemoryKeyStore {
+        table: RwLock<Table>,
+    }
+
+    impl MemoryKeyStore {
+        /// An empty store.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        pub(in crate::store) fn read(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+            // A panic while holding the lock cannot leave the table half
+            // changed (each change is one insert), so a poisoned lock is used.
+            self.table.read().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn write(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+            self.table.write().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// [`KeyStore::insert_if_absent`], answered at once.
+        pub(in crate::store) fn insert_now(&self, hash: KeyHash, record: KeyRecord) -> bool {
+            let mut t = self.write();
+            if t.by_hash.contains_key(&hash) || t.by_id.contains_key(&record.id) {
+                return false;
+            }
+            t.by_id.insert(record.id.clone(), hash);
+            t.by_hash.insert(hash, Arc::new(record.fresh()));
+            true
+        }
+
+        /// [`KeyStore::compare_and_set`], answered at once.
+        pub(in crate::store) fn compare_and_set_now(
+            &self,
+            hash: &KeyHash,
+            current: &KeyRecord,
+            new: KeyRecord,
+        ) -> bool {
+            let mut t = self.write();
+            let Some(slot) = t.by_hash.get_mut(hash) else {
+                return false;
+            };
+            if !(std::ptr::eq(&**slot, current) || **slot == *current) || new.id != current.id {
+                return false;
+            }
+            *slot = Arc::new(new.fresh());
+            true
+        }
+    }
+
+    impl KeyStore for MemoryKeyStore {
+        fn get<'a>(
+            &'a self,
+            hash: &'a KeyHash,
+        ) -> BoxFuture<'a, Result<Option<Arc<KeyRecord>>, StoreError>> {
+            let found = self.read().by_hash.get(hash).cloned();
+            Box::pin(std::future::ready(Ok(found)))
+        }
+
+        fn find<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FoundKey>, StoreError>> {
+            let t = self.read();
+            let found = t
+                .by_id
+                .get(id)
+                .and_then(|h| t.by_hash.get(h).map(|r| (*h, r.clone())));
+            Box::pin(std::future::ready(Ok(found)))
+        }
+
+        fn insert_if_absent(
+            &self,
+            hash: KeyHash,
+            record: KeyRecord,
+        ) -> BoxFuture<'_, Result<bool, StoreError>> {
+            Box::pin(std::future::ready(Ok(self.insert_now(hash, record))))
+        }
+
+        fn compare_and_set<'a>(
+            &'a self,
+            hash: &'a KeyHash,
+            current: &'a KeyRecord,
+            new: KeyRecord,
+        ) -> BoxFuture<'a, Result<bool, StoreError>> {
+            let done = self.compare_and_set_now(hash, current, new);
+            Box::pin(std::future::ready(Ok(done)))
+        }
+
+        fn list(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>> {
+            let mut all: Vec<KeyRecord> = self
+                .read()
+                .by_hash
+                .values()
+                .map(|r| (**r).clone())
+                .collect();
+            all.sort_by(|a, b| a.id.cmp(&b.id));
+            Box::pin(std::future::ready(Ok(all)))
+        }
+    }
+}
+
+struct UntilGiven;
+
+impl Expiry<String, SystemTime> for UntilGiven {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        until: &SystemTime,
+        _at: Instant,
+    ) -> Option<Duration> {
+        Some(
+            until
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+}
+
+/// In-process revocations (moka, bounded), each kept until its token's
+/// `exp`.
+pub struct MemoryRevocations {
+    revoked: moka::sync::Cache<String, SystemTime>,
+    count: AtomicU64,
+}
+
+impl Default for MemoryRevocations {
+    fn default() -> Self {
+        Self {
+            revoked: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .expire_after(UntilGiven)
+                .build(),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl MemoryRevocations {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl RevocationStore for MemoryRevocations {
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let entry = self.revoked.entry_by_ref(jti).or_insert(until);
+        if entry.is_fresh() {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.revoked.contains_key(jti))))
+    }
+
+    fn revocations(&self) -> Option<u64> {
+        Some(self.count.load(Ordering::Acquire))
+    }
+}
+
+/// A counter: its value and when it expires.
+#[derive(Clone, Copy)]
+struct Counter {
+    value: u64,
+    expires_at: Instant,
+}
+
+struct UntilCounterExpires;
+
+impl Expiry<String, Counter> for UntilCounterExpires {
+    fn expire_after_create(&self, _key: &String, c: &Counter, at: Instant) -> Option<Duration> {
+        Some(c.expires_at.saturating_duration_since(at))
+    }
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        c: &Counter,
+        at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(c.expires_at.saturating_duration_since(at))
+    }
+}
+
+/// In-process counters (moka, bounded: the least recently used go first
+/// when `capacity` is reached).
+pub struct MemoryCounters {
+    counters: moka::sync::Cache<String, Counter>,
+}
+
+impl MemoryCounters {
+    /// At most `capacity` counters.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            counters: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilCounterExpires)
+                .build(),
+        }
+    }
+}
+
+impl CounterStore for MemoryCounters {
+    fn increment<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Count, StoreError>> {
+        let now = Instant::now();
+        // One atomic step per key: concurrent increments never lose a count.
+        let result = self.counters.entry_by_ref(key).and_compute_with(|entry| {
+            match entry.map(|e| e.into_value()) {
+                Some(c) if c.expires_at > now => Op::Put(Counter {
+                    value: c.value.saturating_add(1),
+                    expires_at: c.expires_at,
+                }),
+                _ => Op::Put(Counter {
+                    value: 1,
+                    expires_at: now.checked_add(window).unwrap_or(now),
+                }),
+            }
+        });
+        let count = result.into_entry().map(|e| {
+            let c = e.into_value();
+            Count {
+                value: c.value,
+                expires_in: c.expires_at.saturating_duration_since(now),
+            }
+        });
+        Box::pin(std::future::ready(Ok(count.unwrap_or(Count {
+            value: 1,
+            expires_in: window,
+        }))))
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Count>, StoreError>> {
+        let now = Instant::now();
+        let found = self
+            .counters
+            .get(key)
+            .filter(|c| c.expires_at > now)
+            .map(|c| Count {
+                value: c.value,
+                expires_in: c.expires_at.saturating_duration_since(now),
+            });
+        Box::pin(std::future::ready(Ok(found)))
+    }
+}

@@ -1,0 +1,157 @@
+//! One home for state: the store traits every method keeps its state
+//! behind, each an atomic operation that a shared store (Redis, a database)
+//! can do in one round trip: get, insert-if-absent, compare-and-set,
+//! increment with an expiry. No closures cross the trait, and no call
+//! blocks an async worker on I/O.
+//!
+//! | state | trait | in-process | other |
+//! | --- | --- | --- | --- |
+//! | API keys (hashes and metadata) | [`KeyStore`] | [`MemoryKeyStore`] | [`FileKeyStore`] |
+//! | revoked token ids (`jti`) | [`RevocationStore`] | [`MemoryRevocations`] | |
+//! | counters with an expiry (lockout, later rate limits) | [`CounterStore`] | [`MemoryCounters`] | |
+//!
+//! Authorization codes, refresh-token families and rate-limit state will
+//! join them here; Redis implementations are planned.
+//!
+//! A store that cannot answer returns a [`StoreError`], which the guard
+//! answers with `503`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use auth_core::store::{CounterStore, MemoryCounters};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let counters = MemoryCounters::new(10_000);
+//! let window = Duration::from_secs(60);
+//! assert_eq!(counters.increment("k", window).await.unwrap().value, 1);
+//! assert_eq!(counters.increment("k", window).await.unwrap().value, 2);
+//! assert!(counters.get("other").await.unwrap().is_none());
+//! # });
+//! ```
+
+#[cfg(feature = "api-key")]
+mod file;
+mod memory;
+
+#[cfg(feature = "api-key")]
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::authenticate::BoxFuture;
+use crate::error::StoreError;
+
+#[cfg(feature = "api-key")]
+pub use crate::api_key::{KeyHash, KeyRecord};
+#[cfg(feature = "api-key")]
+pub use file::FileKeyStore;
+#[cfg(feature = "api-key")]
+pub use memory::MemoryKeyStore;
+pub use memory::{MemoryCounters, MemoryRevocations};
+
+/// A key found by its public id: its hash and record.
+#[cfg(feature = "api-key")]
+pub type FoundKey = (KeyHash, Arc<KeyRecord>);
+
+/// Storage for API key hashes and metadata.
+///
+/// Implement it for your database; [`MemoryKeyStore`] and [`FileKeyStore`]
+/// come with the crate. Records are replaced whole, never edited in place.
+#[cfg(feature = "api-key")]
+pub trait KeyStore: Send + Sync + 'static {
+    /// The record of the key with this hash.
+    fn get<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+    ) -> BoxFuture<'a, Result<Option<Arc<KeyRecord>>, StoreError>>;
+
+    /// The hash and record of the key with public id `id`.
+    fn find<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FoundKey>, StoreError>>;
+
+    /// Adds a key unless one with this hash or this id exists; `false` if
+    /// one does.
+    fn insert_if_absent(
+        &self,
+        hash: KeyHash,
+        record: KeyRecord,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Replaces the record of `hash` with `new` if it still equals
+    /// `current`; `false` (and no change) if it does not, or is gone.
+    fn compare_and_set<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+        current: &'a KeyRecord,
+        new: KeyRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Every record.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>>;
+
+    /// Waits until every change made so far is durable. Stores that write
+    /// through have nothing to wait for (the default).
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Remembers revoked token ids (`jti`) until their tokens expire.
+pub trait RevocationStore: Send + Sync + 'static {
+    /// Revokes `jti` until `until` (the token's `exp`); revoking it again
+    /// changes nothing (insert-if-absent).
+    fn revoke<'a>(
+        &'a self,
+        jti: &'a str,
+        until: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Whether `jti` is revoked.
+    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// A count of revocations so far, if this store can tell it without a
+    /// round trip; `None` (the default) if it cannot.
+    ///
+    /// A cached token whose `jti` was looked up when the count was `n` is
+    /// known not revoked while the count is still `n`, so cache hits skip
+    /// [`is_revoked`](Self::is_revoked) until something is revoked. A store
+    /// returning a count must bump it after every
+    /// [`revoke`](Self::revoke) has taken effect.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use auth_core::store::{MemoryRevocations, RevocationStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = MemoryRevocations::new();
+    /// let before = store.revocations();
+    /// store.revoke("j-1", SystemTime::now() + Duration::from_secs(60)).await.unwrap();
+    /// assert_ne!(store.revocations(), before);
+    /// # });
+    /// ```
+    fn revocations(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A counter's value and how long until it expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    /// The count.
+    pub value: u64,
+    /// Time left before the counter expires and starts again from zero.
+    pub expires_in: Duration,
+}
+
+/// Counters that expire: a fixed window starts with a counter's first
+/// increment (Redis `INCR` plus `EXPIRE NX`).
+pub trait CounterStore: Send + Sync + 'static {
+    /// Adds one to `key`, starting it at 1 with `window` to live if it does
+    /// not exist (or has expired); returns the new count.
+    fn increment<'a>(
+        &'a self,
+        key: &'a str,
+        window: Duration,
+    ) -> BoxFuture<'a, Result<Count, StoreError>>;
+
+    /// The count of `key`, if it exists.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Count>, StoreError>>;
+}

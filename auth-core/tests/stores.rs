@@ -1,0 +1,278 @@
+//! The store traits, exercised through the traits themselves on every
+//! in-process implementation: what each atomic operation promises, under
+//! concurrency too.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: a panic is a failed test
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use auth_core::api_key::{
+    ApiKeyAuthenticator, ApiKeys, Environment, KeyHash, KeyRecord, NewKey, Pepper,
+};
+use auth_core::store::{
+    CounterStore, FileKeyStore, FoundKey, KeyStore, MemoryCounters, MemoryKeyStore,
+    MemoryRevocations, RevocationStore,
+};
+use auth_core::{BoxFuture, Guard, SimpleRequest, StoreError};
+
+/// A record to store: issued through `ApiKeys` over a scratch store, so
+/// that the test needs no way to build one by hand.
+async fn record(owner: &str) -> (KeyHash, KeyRecord) {
+    let keys = ApiKeys::in_memory(Pepper::generate());
+    let (key, record) = keys
+        .issue(NewKey::new(owner, Environment::Test).scopes(["s"]))
+        .await
+        .unwrap();
+    (keys.hash(key.expose().as_bytes()), record)
+}
+
+async fn key_store_contract(store: &dyn KeyStore) {
+    let (hash, rec) = record("a").await;
+    assert!(store.get(&hash).await.unwrap().is_none());
+    assert!(store.insert_if_absent(hash, rec.clone()).await.unwrap());
+    // Insert-if-absent: neither the same hash nor the same id twice.
+    assert!(!store.insert_if_absent(hash, rec.clone()).await.unwrap());
+    let (other_hash, _) = record("b").await;
+    assert!(
+        !store
+            .insert_if_absent(other_hash, rec.clone())
+            .await
+            .unwrap()
+    );
+    let got = store.get(&hash).await.unwrap().unwrap();
+    assert_eq!(*got, rec);
+    let (found_hash, found) = store.find(&rec.id).await.unwrap().unwrap();
+    assert_eq!((found_hash, &*found), (hash, &rec));
+    assert!(store.find("nope").await.unwrap().is_none());
+
+    // Compare-and-set: applies against the current record only.
+    let mut revoked = rec.clone();
+    revoked.revoked_at = Some(1);
+    assert!(
+        store
+            .compare_and_set(&hash, &got, revoked.clone())
+            .await
+            .unwrap()
+    );
+    let mut stale = rec.clone();
+    stale.last_used_at = Some(2);
+    assert!(
+        !store.compare_and_set(&hash, &got, stale).await.unwrap(),
+        "a change made from an old record must not undo a newer one"
+    );
+    assert_eq!(*store.get(&hash).await.unwrap().unwrap(), revoked);
+    // The id of a record does not change under it.
+    let mut renamed = revoked.clone();
+    renamed.id = "other".to_owned();
+    assert!(
+        !store
+            .compare_and_set(&hash, &revoked, renamed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_set(&other_hash, &revoked, revoked.clone())
+            .await
+            .unwrap()
+    );
+    store.flush().await.unwrap();
+    assert_eq!(store.list().await.unwrap(), [revoked]);
+}
+
+#[tokio::test]
+async fn memory_key_store_keeps_the_contract() {
+    key_store_contract(&MemoryKeyStore::new()).await;
+}
+
+#[tokio::test]
+async fn file_key_store_keeps_the_contract_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    let store = FileKeyStore::open(&path).unwrap();
+    key_store_contract(&store).await;
+    let on_disk = FileKeyStore::open(&path).unwrap();
+    assert_eq!(
+        on_disk.list().await.unwrap(),
+        store.list().await.unwrap(),
+        "flushed changes are on disk"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn revocations_are_insert_if_absent_and_counted() {
+    let store: &dyn RevocationStore = &MemoryRevocations::new();
+    let until = SystemTime::now() + Duration::from_secs(60);
+    let before = store.revocations().unwrap();
+    assert!(!store.is_revoked("j").await.unwrap());
+    store.revoke("j", until).await.unwrap();
+    assert!(store.is_revoked("j").await.unwrap());
+    let after = store.revocations().unwrap();
+    assert!(after > before);
+    store.revoke("j", until).await.unwrap();
+    assert_eq!(
+        store.revocations().unwrap(),
+        after,
+        "revoking twice counts once"
+    );
+    // Kept until the time given, not forever.
+    store
+        .revoke("short", SystemTime::now() + Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(store.is_revoked("short").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!store.is_revoked("short").await.unwrap());
+}
+
+#[tokio::test]
+async fn counters_increment_atomically_and_expire() {
+    let counters = Arc::new(MemoryCounters::new(1_000));
+    let window = Duration::from_millis(500);
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let c = counters.clone();
+            tokio::spawn(async move { c.increment("k", window).await.unwrap().value })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=64).collect::<Vec<_>>(),
+        "no count lost or repeated"
+    );
+    let store: &dyn CounterStore = &*counters;
+    let c = store.get("k").await.unwrap().unwrap();
+    assert_eq!(c.value, 64);
+    assert!(c.expires_in <= window);
+    assert!(store.get("other").await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(store.get("k").await.unwrap().is_none(), "expired");
+    assert_eq!(
+        store.increment("k", window).await.unwrap().value,
+        1,
+        "a new window"
+    );
+}
+
+/// Counts the compare-and-sets that took effect.
+struct Counting {
+    inner: FileKeyStore,
+    sets: AtomicU64,
+}
+
+impl KeyStore for Counting {
+    fn get<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+    ) -> BoxFuture<'a, Result<Option<Arc<KeyRecord>>, StoreError>> {
+        self.inner.get(hash)
+    }
+    fn find<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<FoundKey>, StoreError>> {
+        self.inner.find(id)
+    }
+    fn insert_if_absent(
+        &self,
+        hash: KeyHash,
+        record: KeyRecord,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.insert_if_absent(hash, record)
+    }
+    fn compare_and_set<'a>(
+        &'a self,
+        hash: &'a KeyHash,
+        current: &'a KeyRecord,
+        new: KeyRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let set = self.inner.compare_and_set(hash, current, new).await?;
+            if set {
+                self.sets.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(set)
+        })
+    }
+    fn list(&self) -> BoxFuture<'_, Result<Vec<KeyRecord>, StoreError>> {
+        self.inner.list()
+    }
+    fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.flush()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_at_a_minute_boundary_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Counting {
+        inner: FileKeyStore::open(dir.path().join("keys.json")).unwrap(),
+        sets: AtomicU64::new(0),
+    });
+    let keys = ApiKeys::with_store(store.clone(), Pepper::generate());
+    let (key, rec) = keys
+        .issue(NewKey::new("o", Environment::Live))
+        .await
+        .unwrap();
+    // The key was last used exactly a minute ago: the next use is due to
+    // be recorded.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (hash, current) = store.find(&rec.id).await.unwrap().unwrap();
+    let mut used = (*current).clone();
+    used.last_used_at = Some(now - 60);
+    assert!(store.compare_and_set(&hash, &current, used).await.unwrap());
+    store.flush().await.unwrap();
+    let (sets, writes) = (store.sets.load(Ordering::SeqCst), store.inner.writes());
+
+    let guard = Guard::builder(ApiKeyAuthenticator::new(keys))
+        .build()
+        .unwrap();
+    let key = Arc::new(key.expose().to_owned());
+    let barrier = Arc::new(tokio::sync::Barrier::new(64));
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (guard, key, barrier) = (guard.clone(), key.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let req = SimpleRequest::get("/").header("x-api-key", key.as_str());
+                barrier.wait().await;
+                guard.check(&req).await.is_ok()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap(), "every request is let in");
+    }
+    store.flush().await.unwrap();
+    assert_eq!(
+        store.sets.load(Ordering::SeqCst) - sets,
+        1,
+        "one use recorded"
+    );
+    assert_eq!(store.inner.writes() - writes, 1, "one write of the file");
+    let last = store
+        .get(&hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used_at
+        .unwrap();
+    assert!(last >= now, "the use is the new one");
+}

@@ -1,0 +1,11 @@
+//! [`RequireAuthLayer`] and its [`RequireAuth`] service: authenticate, check
+//! the policy and limits, attach the identity, add the decision's headers.
+
+mod future;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::RequireAuthLayer;
+pub(crate) use service::Checked;
+pub use service::RequireAuth;
