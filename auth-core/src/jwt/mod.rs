@@ -74,6 +74,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
 use crate::authenticate::{AuthRequest, Authenticator, BoxFuture};
+use crate::claims::ClaimsMapping;
 use crate::credentials::Credential;
 use crate::error::{AuthError, AuthErrorKind, ConfigError, Scheme};
 use crate::identity::{AuthMethod, Claims, Identity};
@@ -465,7 +466,10 @@ fn build_issuer(b: IssuerBuilder, leeway: Duration) -> Result<IssuerState, Confi
         validations,
         typ,
         required,
-        roles_claim: b.roles_claim,
+        mapping: match b.roles_claim {
+            Some(claim) => ClaimsMapping::new().roles_claim(claim),
+            None => ClaimsMapping::new(),
+        },
     })
 }
 
@@ -477,7 +481,8 @@ struct IssuerState {
     validations: HashMap<Algorithm, Validation>,
     typ: Vec<String>,
     required: Vec<String>,
-    roles_claim: Option<String>,
+    /// How its claims become an identity.
+    mapping: ClaimsMapping,
 }
 
 struct Inner {
@@ -538,36 +543,6 @@ fn map_jwt_error(e: &jsonwebtoken::errors::Error) -> AuthError {
         }
         _ => invalid(("invalid_token", "the token is invalid")),
     }
-}
-
-fn string_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => s
-            .split(' ')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn actors(claims: &Claims) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut act = claims.get("act");
-    while let Some(Value::Object(a)) = act {
-        if let Some(sub) = a.get("sub").and_then(Value::as_str) {
-            out.push(sub.to_owned());
-        }
-        act = a.get("act");
-        if out.len() > 16 {
-            break;
-        }
-    }
-    out
 }
 
 impl JwtAuthenticator {
@@ -741,7 +716,12 @@ impl JwtAuthenticator {
             ));
         }
         let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
-        let identity = identity(&claims, issuer, exp);
+        // The identity expires with the cache entry: at `exp`, or at 0 when
+        // `exp` is no integer (the mapping then sets no expiry).
+        let identity = issuer
+            .mapping
+            .to_identity(&claims, AuthMethod::Jwt)
+            .with_expiry(UNIX_EPOCH + Duration::from_secs(exp));
         Ok(Verified {
             signing_input: split_signature(token).0.into(),
             identity: identity.with_claims(Arc::new(claims)),
@@ -811,37 +791,6 @@ impl JwtAuthenticator {
                 .with_detail("the keys to verify this token are not available")),
         }
     }
-}
-
-fn identity(claims: &Claims, issuer: &IssuerState, exp: u64) -> Identity {
-    let sub = claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let mut scopes = string_list(claims.get("scope"));
-    scopes.extend(string_list(claims.get("scp")));
-    let mut id = Identity::new(sub, AuthMethod::Jwt)
-        .with_scopes(scopes)
-        .with_expiry(UNIX_EPOCH + Duration::from_secs(exp))
-        .with_actors(actors(claims));
-    if let Some(claim) = &issuer.roles_claim {
-        id = id.with_roles(string_list(claims.get(claim)));
-    }
-    if let Some(c) = claims
-        .get("client_id")
-        .or_else(|| claims.get("azp"))
-        .and_then(Value::as_str)
-    {
-        id = id.with_client_id(c);
-    }
-    if let Some(t) = claims
-        .get("cnf")
-        .and_then(|c| c.get("x5t#S256"))
-        .and_then(Value::as_str)
-    {
-        id = id.with_cert_thumbprint(t);
-    }
-    id
 }
 
 impl Authenticator for JwtAuthenticator {
