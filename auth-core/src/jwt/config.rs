@@ -14,7 +14,7 @@ use super::jwks::{JwksCache, JwksConfig, Source};
 use super::keys::{JwtKey, KeySet};
 use super::revocation::{MemoryRevocations, RevocationStore};
 use super::validate;
-use super::{Inner, JwtAuthenticator};
+use super::verify::{Inner, JwtAuthenticator};
 use crate::claims::ClaimsMapping;
 use crate::error::ConfigError;
 

@@ -1,12 +1,13 @@
 //! Unit tests of the JWT authenticator with static keys.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
 
 use super::*;
-use crate::{Guard, Secret, SimpleRequest};
+use crate::{AuthMethod, Guard, Secret, SimpleRequest};
 
 struct Es256 {
     encoding: EncodingKey,
