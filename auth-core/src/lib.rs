@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod authenticate;
+pub mod claims;
 pub mod credentials;
 pub mod error;
 pub mod guard;

@@ -1,12 +1,13 @@
 //! Unit tests of the JWT authenticator with static keys.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
 
 use super::*;
-use crate::{Guard, Secret, SimpleRequest};
+use crate::{AuthMethod, Guard, Secret, SimpleRequest};
 
 struct Es256 {
     encoding: EncodingKey,
@@ -166,6 +167,8 @@ async fn access_token_happy_path_and_identity() {
     assert_eq!(id.cert_thumbprint(), Some("abc"));
     assert_eq!(id.actors(), ["svc-b", "svc-c"]);
     assert_eq!(id.claims().unwrap()["aud"], "api");
+    let exp = claims["exp"].as_u64().unwrap();
+    assert_eq!(id.expires_at(), Some(UNIX_EPOCH + Duration::from_secs(exp)));
     // `application/at+jwt` is the same type.
     let t = sign(
         &access_claims("https://a.example"),
