@@ -188,6 +188,22 @@ macro_rules! forward_authenticator {
 
 forward_authenticator!(Box<A>, std::sync::Arc<A>);
 
+/// The members of a composite, and what they say together.
+#[derive(Default)]
+struct Members(Vec<Box<dyn Authenticator>>);
+
+impl Members {
+    fn credential_headers(&self, out: &mut Vec<&'static str>) {
+        self.0.iter().for_each(|m| m.credential_headers(out));
+    }
+    fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
+        self.0.iter().for_each(|m| m.sensitive_headers(out));
+    }
+    fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+        self.0.iter().for_each(|m| m.challenges(head, out));
+    }
+}
+
 /// Any one of several methods: the credential presented decides which.
 ///
 /// Each member says how specifically it recognises the credential; the most
@@ -197,7 +213,7 @@ forward_authenticator!(Box<A>, std::sync::Arc<A>);
 /// refuses them with `400 invalid_request`.
 #[derive(Default)]
 pub struct AnyOf {
-    members: Vec<Box<dyn Authenticator>>,
+    members: Members,
 }
 
 impl AnyOf {
@@ -208,14 +224,14 @@ impl AnyOf {
 
     /// Adds a method.
     pub fn or(mut self, a: impl Authenticator) -> Self {
-        self.members.push(Box::new(a));
+        self.members.0.push(Box::new(a));
         self
     }
 
     /// The member that decides, and how specifically it recognised.
     fn best(&self, req: &AuthRequest<'_>) -> Option<(&dyn Authenticator, Specificity)> {
         let mut best: Option<(&dyn Authenticator, Specificity)> = None;
-        for m in &self.members {
+        for m in &self.members.0 {
             if let Some(s) = m.recognise(req)
                 && best.is_none_or(|(_, b)| s > b)
             {
@@ -228,15 +244,11 @@ impl AnyOf {
 
 impl Authenticator for AnyOf {
     fn credential_headers(&self, out: &mut Vec<&'static str>) {
-        for m in &self.members {
-            m.credential_headers(out);
-        }
+        self.members.credential_headers(out);
     }
 
     fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
-        for m in &self.members {
-            m.sensitive_headers(out);
-        }
+        self.members.sensitive_headers(out);
     }
 
     fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
@@ -262,9 +274,7 @@ impl Authenticator for AnyOf {
     }
 
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-        for m in &self.members {
-            m.challenges(head, out);
-        }
+        self.members.challenges(head, out);
     }
 }
 
@@ -273,7 +283,7 @@ impl Authenticator for AnyOf {
 /// identity is the first member's.
 #[derive(Default)]
 pub struct AllOf {
-    members: Vec<Box<dyn Authenticator>>,
+    members: Members,
 }
 
 impl AllOf {
@@ -284,27 +294,23 @@ impl AllOf {
 
     /// Adds a method that must also succeed.
     pub fn and(mut self, a: impl Authenticator) -> Self {
-        self.members.push(Box::new(a));
+        self.members.0.push(Box::new(a));
         self
     }
 }
 
 impl Authenticator for AllOf {
     fn credential_headers(&self, out: &mut Vec<&'static str>) {
-        for m in &self.members {
-            m.credential_headers(out);
-        }
+        self.members.credential_headers(out);
     }
 
     fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
-        for m in &self.members {
-            m.sensitive_headers(out);
-        }
+        self.members.sensitive_headers(out);
     }
 
     /// As specific as its most specific member.
     fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
-        self.members.iter().filter_map(|m| m.recognise(req)).max()
+        self.members.0.iter().filter_map(|m| m.recognise(req)).max()
     }
 
     fn authenticate<'a>(
@@ -313,7 +319,7 @@ impl Authenticator for AllOf {
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         Box::pin(async move {
             let mut identity = None;
-            for m in &self.members {
+            for m in &self.members.0 {
                 if m.recognise(req).is_none() {
                     return Err(AuthError::new(crate::AuthErrorKind::MissingCredentials)
                         .with_reason("incomplete_credentials")
@@ -327,9 +333,7 @@ impl Authenticator for AllOf {
     }
 
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
-        for m in &self.members {
-            m.challenges(head, out);
-        }
+        self.members.challenges(head, out);
     }
 }
 

@@ -64,6 +64,7 @@ struct Shared {
     /// The credential headers plus every other header carrying a secret.
     sensitive_headers: Vec<&'static str>,
     scope_challenge: Challenge,
+    allowed_level: tracing::Level,
 }
 
 /// What the guard allowed: the caller (none for an allowed anonymous
@@ -102,6 +103,7 @@ pub struct GuardBuilder {
     realm: String,
     limits: Vec<Arc<dyn Limit>>,
     scope_challenge: Challenge,
+    allowed_level: tracing::Level,
 }
 
 impl GuardBuilder {
@@ -122,6 +124,14 @@ impl GuardBuilder {
     /// RFC 6750 §3.1); `error` and `scope` are added to it.
     pub fn scope_challenge(mut self, challenge: Challenge) -> Self {
         self.scope_challenge = challenge;
+        self
+    }
+
+    /// The level of the decision event for an allowed request (default
+    /// `INFO`; refusals are always `INFO`). A busy service may log allowed
+    /// requests at `DEBUG` and turn them on when it needs them.
+    pub fn log_allowed_at(mut self, level: tracing::Level) -> Self {
+        self.allowed_level = level;
         self
     }
 
@@ -150,6 +160,7 @@ impl GuardBuilder {
                     credential_headers,
                     sensitive_headers,
                     scope_challenge: self.scope_challenge,
+                    allowed_level: self.allowed_level,
                 }),
                 policy: None,
                 anonymous: false,
@@ -183,6 +194,7 @@ impl Guard {
             realm: "api".to_owned(),
             limits: Vec::new(),
             scope_challenge: Challenge::bearer(),
+            allowed_level: tracing::Level::INFO,
         }
     }
 
@@ -238,13 +250,29 @@ impl Guard {
         match self.decide(head).await {
             Ok(decision) => {
                 match &decision.identity {
-                    Some(id) => tracing::info!(
-                        target: "auth_core::decision",
-                        method = id.method().as_str(),
-                        subject = id.subject(),
-                        outcome = "allow",
-                        path = head.path(),
-                    ),
+                    Some(id) => {
+                        // `event!` takes its level as a constant: one call
+                        // site per level, the same event at each.
+                        macro_rules! allowed {
+                            ($level:expr) => {
+                                tracing::event!(
+                                    target: "auth_core::decision",
+                                    $level,
+                                    method = id.method().as_str(),
+                                    subject = id.subject(),
+                                    outcome = "allow",
+                                    path = head.path(),
+                                )
+                            };
+                        }
+                        match self.inner.shared.allowed_level {
+                            tracing::Level::TRACE => allowed!(tracing::Level::TRACE),
+                            tracing::Level::DEBUG => allowed!(tracing::Level::DEBUG),
+                            tracing::Level::WARN => allowed!(tracing::Level::WARN),
+                            tracing::Level::ERROR => allowed!(tracing::Level::ERROR),
+                            _ => allowed!(tracing::Level::INFO),
+                        }
+                    }
                     None => tracing::debug!(
                         target: "auth_core::decision",
                         outcome = "anonymous",
@@ -369,5 +397,272 @@ impl std::fmt::Debug for Guard {
             .field("anonymous", &self.inner.anonymous)
             .field("limits", &self.inner.limits.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authenticate::{BoxFuture, Specificity};
+    use crate::identity::AuthMethod;
+    use crate::request::SimpleRequest;
+
+    /// Recognises `X-Name: <name>` and bearer tokens starting `n-`; the name
+    /// is the subject, with scope `read`.
+    struct Named {
+        headers: Vec<&'static str>,
+        sensitive: Vec<&'static str>,
+    }
+
+    impl Named {
+        fn new() -> Self {
+            Self {
+                headers: vec!["x-name"],
+                sensitive: vec!["x-proof"],
+            }
+        }
+    }
+
+    impl Authenticator for Named {
+        fn credential_headers(&self, out: &mut Vec<&'static str>) {
+            out.extend(&self.headers);
+        }
+        fn sensitive_headers(&self, out: &mut Vec<&'static str>) {
+            out.extend(&self.sensitive);
+        }
+        fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+            let c = req.credential();
+            let bearer = c.bearer().filter(|t| t.expose().starts_with(b"n-"));
+            (c.header("x-name").is_some() || bearer.is_some()).then_some(Specificity::Exact)
+        }
+        fn authenticate<'a>(
+            &'a self,
+            req: &'a AuthRequest<'a>,
+        ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+            let c = req.credential();
+            let name = c.header("x-name").or_else(|| c.bearer());
+            let name = name.map(|n| String::from_utf8_lossy(n.expose()).into_owned());
+            Box::pin(async move {
+                Ok(Identity::new(name.unwrap_or_default(), AuthMethod::Custom)
+                    .with_scopes(["read"]))
+            })
+        }
+        fn challenges(&self, _head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+            out.push(Challenge::new("Name"));
+        }
+    }
+
+    fn guard() -> Guard {
+        Guard::builder(Named::new()).realm("r").build().unwrap()
+    }
+
+    fn www(r: &Rejection) -> Vec<&str> {
+        r.header_values("www-authenticate").collect()
+    }
+
+    #[tokio::test]
+    async fn headers_are_listed_once_with_authorization_first() {
+        let g = Guard::builder(crate::AnyOf::new().or(Named::new()).or(Named::new()))
+            .build()
+            .unwrap();
+        assert_eq!(g.credential_headers(), ["authorization", "x-name"]);
+        assert_eq!(
+            g.sensitive_headers(),
+            ["authorization", "x-name", "x-proof"]
+        );
+    }
+
+    #[test]
+    fn header_names_must_be_lower_case_tokens() {
+        for bad in ["X-Name", "", "x name", "x:name", "x\u{e9}"] {
+            let named = Named {
+                headers: vec![bad],
+                sensitive: vec![],
+            };
+            assert!(Guard::builder(named).build().is_err(), "{bad:?}");
+            let named = Named {
+                headers: vec![],
+                sensitive: vec![bad],
+            };
+            assert!(Guard::builder(named).build().is_err(), "{bad:?}");
+        }
+        let ok = Named {
+            headers: vec!["x-a_b.c1"],
+            sensitive: vec![],
+        };
+        assert!(Guard::builder(ok).build().is_ok());
+        assert!(Guard::builder(Named::new()).realm("").build().is_err());
+        let bad_scope = Guard::builder(Named::new()).scope_challenge(Challenge::new("A B"));
+        assert!(bad_scope.build().is_err());
+    }
+
+    #[tokio::test]
+    async fn what_no_method_recognises() {
+        let g = guard();
+        let missing = g.check(&SimpleRequest::get("/")).await.unwrap_err();
+        assert_eq!(
+            (missing.status(), www(&missing)),
+            (401, vec!["Name realm=\"r\""])
+        );
+
+        // A bearer token nobody recognises is an invalid token (RFC 6750).
+        let req = SimpleRequest::get("/").header("authorization", "Bearer zzz");
+        let r = g.check(&req).await.unwrap_err();
+        assert_eq!(r.status(), 401);
+        assert_eq!(www(&r), ["Bearer realm=\"r\", error=\"invalid_token\""]);
+
+        // Another scheme: what is accepted here is offered instead.
+        let req = SimpleRequest::get("/").header("authorization", "Digest x=1");
+        let r = g.check(&req).await.unwrap_err();
+        assert_eq!((r.status(), www(&r)), (401, vec!["Name realm=\"r\""]));
+
+        // Anonymous access lets in nothing presented, not the unrecognised.
+        let anon = g.allow_anonymous();
+        let d = anon.check(&SimpleRequest::get("/")).await.unwrap();
+        assert!(d.identity().is_none() && d.headers().is_empty());
+        let req = SimpleRequest::get("/").header("authorization", "Bearer zzz");
+        assert_eq!(anon.check(&req).await.unwrap_err().status(), 401);
+        let req = SimpleRequest::get("/").header("x-name", "ann");
+        let d = anon.check(&req).await.unwrap();
+        assert_eq!(d.into_identity().unwrap().subject(), "ann");
+    }
+
+    #[tokio::test]
+    async fn a_missing_scope_names_the_scope_challenge() {
+        let req = SimpleRequest::get("/").header("x-name", "ann");
+        let r = guard()
+            .with_policy(Policy::scope("admin"))
+            .check(&req)
+            .await
+            .unwrap_err();
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            www(&r),
+            ["Bearer realm=\"r\", error=\"insufficient_scope\", scope=\"admin\""]
+        );
+        let own = Guard::builder(Named::new())
+            .realm("r")
+            .scope_challenge(Challenge::new("Name"))
+            .build()
+            .unwrap()
+            .with_policy(Policy::scope("admin"));
+        let r = own.check(&req).await.unwrap_err();
+        assert_eq!(
+            www(&r),
+            ["Name realm=\"r\", error=\"insufficient_scope\", scope=\"admin\""]
+        );
+        // The policy passes: allowed.
+        let ok = guard().with_policy(Policy::scope("read"));
+        assert!(ok.check(&req).await.is_ok());
+    }
+
+    /// Adds `x-seen: <n>`; refuses when `refuse` is set.
+    struct Seen(&'static str, bool);
+
+    impl Limit for Seen {
+        fn check<'a>(
+            &'a self,
+            _head: &'a dyn RequestHead,
+            identity: Option<&'a Identity>,
+            headers: &'a mut ResponseHeaders,
+        ) -> BoxFuture<'a, Result<(), AuthError>> {
+            headers.push(("x-seen", format!("{}:{}", self.0, identity.is_some())));
+            let refuse = self.1;
+            Box::pin(async move {
+                if refuse {
+                    Err(AuthError::new(AuthErrorKind::RateLimited))
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn limits_run_in_order_after_policy() {
+        let req = SimpleRequest::get("/").header("x-name", "ann");
+        let g = Guard::builder(Named::new())
+            .limit(Seen("a", false))
+            .build()
+            .unwrap()
+            .with_limit(Seen("b", false));
+        let d = g.check(&req).await.unwrap();
+        let seen: Vec<&str> = d.headers().iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(seen, ["a:true", "b:true"]);
+
+        // A refusal keeps what the stages before it added, and stops there.
+        let refusing = g.with_limit(Seen("c", true)).with_limit(Seen("d", false));
+        let r = refusing.check(&req).await.unwrap_err();
+        assert_eq!(r.status(), 429);
+        assert_eq!(
+            r.header_values("x-seen").collect::<Vec<_>>(),
+            ["a:true", "b:true", "c:true"]
+        );
+        // A policy refusal comes first: no limit runs.
+        let r = refusing
+            .with_policy(Policy::scope("admin"))
+            .check(&req)
+            .await
+            .unwrap_err();
+        assert_eq!((r.status(), r.header_values("x-seen").count()), (403, 0));
+        // Anonymous callers pass through the limits too, without identity.
+        let anon = g.allow_anonymous();
+        let d = anon.check(&SimpleRequest::get("/")).await.unwrap();
+        let seen: Vec<&str> = d.headers().iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(seen, ["a:false", "b:false"]);
+    }
+
+    /// Records the level of each decision event.
+    #[derive(Clone, Default)]
+    struct Levels(Arc<std::sync::Mutex<Vec<tracing::Level>>>);
+
+    impl tracing::Subscriber for Levels {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, e: &tracing::Event<'_>) {
+            if e.metadata().target() == "auth_core::decision" {
+                self.0.lock().unwrap().push(*e.metadata().level());
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn allowed_decisions_log_at_the_chosen_level() {
+        let levels = Levels::default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ok = SimpleRequest::get("/").header("x-name", "ann");
+        let bad = SimpleRequest::get("/");
+        tracing::subscriber::with_default(levels.clone(), || {
+            rt.block_on(async {
+                let default = guard();
+                let quiet = Guard::builder(Named::new())
+                    .log_allowed_at(tracing::Level::DEBUG)
+                    .build()
+                    .unwrap();
+                assert!(default.check(&ok).await.is_ok());
+                assert!(quiet.check(&ok).await.is_ok());
+                assert!(quiet.check(&bad).await.is_err());
+            });
+        });
+        let seen = levels.0.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                tracing::Level::INFO,
+                tracing::Level::DEBUG,
+                tracing::Level::INFO
+            ],
+            "allowed at the default, allowed at the chosen level, a refusal at INFO"
+        );
     }
 }

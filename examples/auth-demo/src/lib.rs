@@ -320,8 +320,13 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .or(ApiKeyAuthenticator::new(state.keys.clone()))
         .or(basic.clone())
         .or(jwt.clone());
+    // Refusals are logged at `info`, allowed requests at `debug`
+    // (`RUST_LOG=auth_core::decision=debug` shows them): formatting a line
+    // for every allowed request costs more throughput than the demo's load
+    // target leaves.
     let guard = Guard::builder(authn)
         .realm(REALM)
+        .log_allowed_at(tracing::Level::DEBUG)
         .build()
         .map_err(DemoError::config)?;
     let tls = tls_config(&state, &config.state_dir.join(&state.credentials.tls.ca))?;

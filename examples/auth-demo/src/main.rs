@@ -62,11 +62,16 @@ fn parse_args() -> Result<DemoConfig, DemoError> {
 fn main() -> ExitCode {
     // Lines are written to stderr by tracing-appender's worker thread; when
     // its queue is full, a logging thread waits rather than drop a line.
+    // The worker flushes once it has drained its queue, so the buffer turns
+    // a busy second's lines into a few writes instead of one per line.
     // `_log_guard` writes what is left when `main` returns.
     let (writer, _log_guard) = NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("auth-demo-log")
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     auth_demo::log::subscriber(writer, filter).init();
     run()
