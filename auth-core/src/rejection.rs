@@ -174,44 +174,47 @@ impl Rejection {
     /// that presented no (usable) credential.
     pub fn from_error(err: &AuthError, realm: &str, offered: &[Challenge]) -> Self {
         let kind = err.kind();
-        let mut headers = Vec::with_capacity(4);
-        let offer_all = |headers: &mut Vec<(&'static str, String)>| {
+        let offered_once = || {
             let mut seen: Vec<&Challenge> = Vec::with_capacity(offered.len());
             for c in offered {
                 if !seen.contains(&c) {
                     seen.push(c);
-                    headers.push(("www-authenticate", c.render(realm, &[])));
                 }
             }
+            seen
         };
-        match kind {
-            AuthErrorKind::MissingCredentials | AuthErrorKind::InsecureTransport => {
-                offer_all(&mut headers);
-            }
+        let own = || err.challenge().into_iter().collect::<Vec<_>>();
+        let mut extra = Vec::new();
+        let chosen = match kind {
+            AuthErrorKind::MissingCredentials | AuthErrorKind::InsecureTransport => offered_once(),
             AuthErrorKind::InsufficientScope => {
-                if let Some(c) = err.challenge() {
-                    let mut params = vec![("error", "insufficient_scope")];
-                    if let Some(scope) = err.required_scope() {
-                        params.push(("scope", scope));
-                    }
-                    headers.push(("www-authenticate", c.render(realm, &params)));
+                extra.push(("error", "insufficient_scope"));
+                if let Some(scope) = err.required_scope() {
+                    extra.push(("scope", scope));
                 }
+                own()
             }
             AuthErrorKind::InvalidCredentials
             | AuthErrorKind::ExpiredCredentials
             | AuthErrorKind::RevokedCredentials => match err.challenge() {
-                Some(c) => headers.push(("www-authenticate", c.render(realm, &[]))),
+                Some(c) => vec![c],
                 // RFC 9110 §11.6.1: a 401 names what would be accepted.
-                None => offer_all(&mut headers),
+                None => offered_once(),
             },
             AuthErrorKind::InvalidRequest
             | AuthErrorKind::Forbidden
             | AuthErrorKind::LockedOut
             | AuthErrorKind::RateLimited
-            | AuthErrorKind::Unavailable => {
-                if let Some(c) = err.challenge() {
-                    headers.push(("www-authenticate", c.render(realm, &[])));
-                }
+            | AuthErrorKind::Unavailable => own(),
+        };
+        let mut headers = Vec::with_capacity(chosen.len() + 3);
+        for c in chosen {
+            // A challenge a method built that cannot be sent as a header
+            // field is left out rather than sent broken.
+            if c.is_valid() {
+                headers.push(("www-authenticate", c.render(realm, &extra)));
+            } else {
+                tracing::warn!(target: "auth_core", scheme = c.scheme(), "a challenge that cannot be sent was left out");
             }
         }
         if let Some(after) = err.retry_after() {
@@ -452,6 +455,20 @@ mod tests {
                 ["application/problem+json"]
             );
         }
+        // A challenge that cannot be sent is left out, the others stay.
+        let broken = Challenge::new("Toy").with_param("hint", "a\r\nSet-Cookie: x=1");
+        let r = Rejection::from_error(
+            &new(AuthErrorKind::MissingCredentials),
+            "r",
+            &[broken.clone(), Challenge::bearer()],
+        );
+        assert_eq!(www(&r), ["Bearer realm=\"r\""]);
+        let r = Rejection::from_error(
+            &new(AuthErrorKind::InvalidCredentials).with_challenge(broken),
+            "r",
+            &[],
+        );
+        assert!(www(&r).is_empty());
         // A route that offers nothing (certificates only): no challenge.
         let r = Rejection::from_error(&new(AuthErrorKind::InvalidCredentials), "r", &[]);
         assert!(www(&r).is_empty());
