@@ -182,3 +182,69 @@ async fn attacks_are_refused_on_both_adapters() {
         "a token made the server fetch a URL"
     );
 }
+
+/// Sends `token` then asks for `/healthz` on one kept-alive connection to
+/// `addr`, and returns what came back.
+async fn two_on_one_connection(addr: std::net::SocketAddr, token: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /v1/reports HTTP/1.1\r\nHost: demo\r\nAuthorization: Bearer {token}\r\n\r\n\
+         GET /healthz HTTP/1.1\r\nHost: demo\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        while String::from_utf8_lossy(&got).matches("HTTP/1.1 ").count() < 2 {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break; // closed: the second answer never comes
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_past_year_9999_are_invalid_tokens_and_the_connection_lives_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    let m = Minter::load(dir.path(), pair.credentials());
+    for (claim, t) in [
+        ("exp", u64::MAX),
+        ("exp", 1u64 << 63),
+        ("exp", 253_402_300_800),
+        ("nbf", u64::MAX),
+        ("iat", 1u64 << 63),
+    ] {
+        let mut claims = m.claims("reports:read");
+        claims[claim] = json!(t);
+        let token = m.es256(&claims);
+        let header = format!("Bearer {token}");
+        for listener in [Listener::Tls, Listener::Plain] {
+            let a = pair
+                .send(
+                    listener,
+                    "GET",
+                    "/v1/reports",
+                    &[("authorization", &header)],
+                )
+                .await;
+            assert_eq!(a.status, 401, "{claim}={t} {listener:?}");
+            assert_eq!(a.challenges, [INVALID_TOKEN], "{claim}={t}");
+        }
+        for server in [&pair.axum, &pair.actix] {
+            let text = two_on_one_connection(server.http, &token).await;
+            let first = text.find("HTTP/1.1 401").expect("the token refused");
+            let second = text
+                .find("HTTP/1.1 200")
+                .expect("the next request answered");
+            assert!(first < second, "{claim}={t}: {text}");
+        }
+    }
+}

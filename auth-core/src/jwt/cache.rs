@@ -78,8 +78,11 @@ impl Expiry<[u8; 32], Arc<Verified>> for UntilExp {
     ) -> Option<Duration> {
         // To the token's `exp`, exactly: moka never hands out an entry past
         // it, so a hit needs no clock read of its own.
-        let left = (UNIX_EPOCH + Duration::from_secs(value.exp))
-            .duration_since(SystemTime::now())
+        // `exp` is at most year 9999 (checked before verification); a time
+        // that does not fit is not cached.
+        let left = UNIX_EPOCH
+            .checked_add(Duration::from_secs(value.exp))
+            .and_then(|t| t.duration_since(SystemTime::now()).ok())
             .unwrap_or(Duration::ZERO);
         Some(left.min(self.max_ttl))
     }

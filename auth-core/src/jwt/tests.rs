@@ -499,3 +499,32 @@ async fn through_the_guard_with_challenges() {
     );
     assert!(!String::from_utf8_lossy(r.body()).contains(&t));
 }
+
+/// A validly signed token whose times overflow a `SystemTime`: refused as an
+/// invalid token, never a panic (`exp` of 2^63 used to panic the handler).
+#[tokio::test]
+async fn signed_times_past_year_9999_are_refused() {
+    let (jwt, a, _) = setup();
+    for (claim, t) in [
+        ("exp", u64::MAX),
+        ("exp", 1u64 << 63),
+        ("exp", super::validate::MAX_TIME + 1),
+        ("nbf", u64::MAX),
+        ("iat", 1u64 << 63),
+    ] {
+        let mut claims = access_claims("https://a.example");
+        claims[claim] = json!(t);
+        let err = check(&jwt, &es_token(&a, &claims)).await.unwrap_err();
+        assert_eq!(err.reason(), "time_out_of_range", "{claim}={t}");
+        assert_eq!(err.status(), 401);
+        assert_eq!(
+            err.challenge(),
+            Some(&Challenge::bearer_error("invalid_token"))
+        );
+    }
+    // The last second of 9999 is a time like any other.
+    let mut claims = access_claims("https://a.example");
+    claims["exp"] = json!(super::validate::MAX_TIME);
+    let id = check(&jwt, &es_token(&a, &claims)).await.unwrap();
+    assert_eq!(id.subject(), "user-1");
+}

@@ -138,6 +138,12 @@ pub(crate) fn inspect(token: &[u8], max_len: usize) -> Result<Unverified, Refusa
 }
 
 const BAD_TYPE: Refusal = ("bad_claim_type", "a token claim has the wrong type");
+const BAD_TIME: Refusal = ("time_out_of_range", "a token time is out of range");
+
+/// The last second of year 9999 (UTC): the latest `exp`, `nbf` or `iat`
+/// accepted. Any later time is refused before it is turned into a
+/// `SystemTime`, where it could overflow.
+pub(crate) const MAX_TIME: u64 = 253_402_300_799;
 
 fn is_string_list(v: &Value) -> bool {
     v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
@@ -148,7 +154,11 @@ pub(crate) fn check_claim_types(claims: &Map<String, Value>) -> Result<(), Refus
     for (name, value) in claims {
         let ok = match name.as_str() {
             "iss" | "sub" | "jti" | "scope" | "client_id" | "azp" => value.is_string(),
-            "exp" | "nbf" | "iat" => value.is_u64(),
+            "exp" | "nbf" | "iat" => match value.as_u64() {
+                Some(t) if t > MAX_TIME => return Err(BAD_TIME),
+                Some(_) => true,
+                None => false,
+            },
             "aud" | "scp" => value.is_string() || is_string_list(value),
             "cnf" | "act" => value.is_object(),
             _ => true,
@@ -247,6 +257,22 @@ mod tests {
             inspect(&token(h, r#"{"iss":7}"#), 8192).unwrap_err().0,
             "bad_claim_type"
         );
+        // Past year 9999, up to the largest integers JSON can carry.
+        for claim in ["exp", "nbf", "iat"] {
+            for t in [MAX_TIME + 1, 1 << 63, u64::MAX] {
+                let c = format!(r#"{{"iss":"i","{claim}":{t}}}"#);
+                assert_eq!(
+                    inspect(&token(h, &c), 8192).unwrap_err().0,
+                    "time_out_of_range",
+                    "{c}"
+                );
+            }
+            let c = format!(r#"{{"iss":"i","{claim}":{MAX_TIME}}}"#);
+            assert!(inspect(&token(h, &c), 8192).is_ok(), "{c}");
+        }
+        // Beyond u64: not an integer JSON can hand over, so the wrong type.
+        let c = r#"{"iss":"i","exp":18446744073709551616}"#;
+        assert_eq!(inspect(&token(h, c), 8192).unwrap_err().0, "bad_claim_type");
         assert_eq!(
             inspect(&token(h, r#"{"sub":"x"}"#), 8192).unwrap_err().0,
             "missing_iss"

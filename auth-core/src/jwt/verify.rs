@@ -247,7 +247,11 @@ impl JwtAuthenticator {
         let identity = issuer
             .mapping
             .to_identity(&claims, AuthMethod::Jwt)
-            .with_expiry(UNIX_EPOCH + Duration::from_secs(exp));
+            .with_expiry(
+                UNIX_EPOCH
+                    .checked_add(Duration::from_secs(exp))
+                    .unwrap_or(UNIX_EPOCH),
+            );
         Ok(Verified {
             signing_input: split_signature(token).0.into(),
             identity: identity.with_claims(Arc::new(claims)),
