@@ -395,6 +395,27 @@ mod tests {
         }
     }
 
+    /// Recognises a TLS client certificate, as `cert:<first byte>`.
+    struct Cert;
+
+    impl Authenticator for Cert {
+        fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
+            (!req.head().peer_certificates().is_empty()).then_some(Specificity::Exact)
+        }
+        fn authenticate<'a>(
+            &'a self,
+            req: &'a AuthRequest<'a>,
+        ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+            let first = req
+                .head()
+                .peer_certificates()
+                .first()
+                .and_then(|c| c.first().copied());
+            Box::pin(async move { Ok(Identity::new(format!("cert:{first:?}"), AuthMethod::Mtls)) })
+        }
+        fn challenges(&self, _head: &dyn RequestHead, _out: &mut Vec<Challenge>) {}
+    }
+
     async fn status(guard: &Guard, req: SimpleRequest) -> Result<String, u16> {
         guard
             .check(&req)
@@ -460,6 +481,62 @@ mod tests {
             .or(member("opaque", b"", Specificity::Any))
             .or(member("key", b"eyk_", Specificity::Exact));
         assert_eq!(g2.recognise(&ar), Some(Specificity::Exact));
+    }
+
+    #[tokio::test]
+    async fn composites_offer_every_members_challenge() {
+        let any = Guard::builder(AnyOf::new().or(HeaderAuth("x-a")).or(HeaderAuth("x-b")))
+            .build()
+            .unwrap();
+        let all = Guard::builder(AllOf::new().and(HeaderAuth("x-a")).and(HeaderAuth("x-b")))
+            .build()
+            .unwrap();
+        for g in [any, all] {
+            let r = g.check(&SimpleRequest::get("/")).await.unwrap_err();
+            assert_eq!(
+                r.header_values("www-authenticate").collect::<Vec<_>>(),
+                [
+                    "Hdr realm=\"api\", header=\"x-a\"",
+                    "Hdr realm=\"api\", header=\"x-b\""
+                ]
+            );
+            assert_eq!(g.credential_headers(), ["authorization", "x-a", "x-b"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn all_of_a_certificate_and_a_header() {
+        let all = AllOf::new().and(Cert).and(HeaderAuth("x-a"));
+        let req = SimpleRequest::get("/")
+            .peer_certificates(vec![vec![7]])
+            .header("x-a", "ok");
+        let cred = Credential::from_head(&req, &["authorization", "x-a"]).unwrap();
+        assert_eq!(
+            all.recognise(&AuthRequest::new(&req, &cred)),
+            Some(Specificity::Exact)
+        );
+        let g = Guard::builder(all).build().unwrap();
+        assert_eq!(
+            status(&g, req.clone()).await,
+            Ok("cert:Some(7)".into()),
+            "the first member's identity"
+        );
+        let wrong = req.clone().header("x-a", "no");
+        assert_eq!(status(&g, wrong).await, Err(400), "x-a twice");
+        let bad = SimpleRequest::get("/")
+            .peer_certificates(vec![vec![7]])
+            .header("x-a", "no");
+        assert_eq!(status(&g, bad).await, Err(401));
+        let no_cert = SimpleRequest::get("/").header("x-a", "ok");
+        assert_eq!(
+            status(&g, no_cert).await,
+            Err(401),
+            "the certificate is missing"
+        );
+        let nothing = SimpleRequest::get("/");
+        let cred = Credential::from_head(&nothing, &["authorization"]).unwrap();
+        let all = AllOf::new().and(Cert).and(HeaderAuth("x-a"));
+        assert_eq!(all.recognise(&AuthRequest::new(&nothing, &cred)), None);
     }
 
     #[tokio::test]

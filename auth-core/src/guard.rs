@@ -524,6 +524,9 @@ mod tests {
         assert_eq!(anon.check(&req).await.unwrap_err().status(), 401);
         let req = SimpleRequest::get("/").header("x-name", "ann");
         let d = anon.check(&req).await.unwrap();
+        let (id, headers) = d.clone().into_parts();
+        assert_eq!(id.unwrap().subject(), "ann");
+        assert!(headers.is_empty());
         assert_eq!(d.into_identity().unwrap().subject(), "ann");
     }
 
@@ -589,6 +592,9 @@ mod tests {
         let d = g.check(&req).await.unwrap();
         let seen: Vec<&str> = d.headers().iter().map(|(_, v)| v.as_str()).collect();
         assert_eq!(seen, ["a:true", "b:true"]);
+        let (id, headers) = d.into_parts();
+        assert_eq!(id.unwrap().subject(), "ann");
+        assert_eq!(headers.len(), 2);
 
         // A refusal keeps what the stages before it added, and stops there.
         let refusing = g.with_limit(Seen("c", true)).with_limit(Seen("d", false));

@@ -455,6 +455,23 @@ mod tests {
                 ["application/problem+json"]
             );
         }
+        // Every header, in order, and the body's exact text.
+        let r = Rejection::from_error(
+            &new(AuthErrorKind::LockedOut).with_retry_after(Duration::from_secs(2)),
+            "r",
+            &offered,
+        );
+        assert_eq!(
+            r.headers(),
+            [
+                ("retry-after", "2".to_owned()),
+                ("content-type", "application/problem+json".to_owned()),
+                ("cache-control", "no-store".to_owned()),
+            ]
+        );
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(body["title"], "Too many failed attempts");
+        assert_eq!(body["type"], "urn:auth-stack:problem:locked-out");
         // A challenge that cannot be sent is left out, the others stay.
         let broken = Challenge::new("Toy").with_param("hint", "a\r\nSet-Cookie: x=1");
         let r = Rejection::from_error(
