@@ -470,6 +470,36 @@ mod tests {
             g.sensitive_headers(),
             ["authorization", "x-name", "x-proof"]
         );
+        let all = Guard::builder(crate::AllOf::new().and(Named::new()))
+            .build()
+            .unwrap();
+        assert_eq!(
+            all.sensitive_headers(),
+            ["authorization", "x-name", "x-proof"]
+        );
+        assert_eq!(guard().realm(), "r");
+        let debug = format!("{:?}", guard().with_policy(Policy::scope("s")));
+        assert!(
+            debug.contains("realm: \"r\"") && debug.contains("AllScopes"),
+            "{debug}"
+        );
+    }
+
+    #[tokio::test]
+    async fn reject_renders_what_the_error_names() {
+        let g = guard();
+        let head = SimpleRequest::get("/");
+        // A scope refusal with a challenge of its own keeps it.
+        let own = AuthError::insufficient_scope(["admin"]).with_challenge(Challenge::new("Name"));
+        assert_eq!(
+            www(&g.reject(&own, &head)),
+            ["Name realm=\"r\", error=\"insufficient_scope\", scope=\"admin\""]
+        );
+        // Other refusals without a challenge are not given the scope one.
+        let bad = AuthError::new(AuthErrorKind::InvalidCredentials);
+        assert_eq!(www(&g.reject(&bad, &head)), ["Name realm=\"r\""]);
+        let unavailable = AuthError::new(AuthErrorKind::Unavailable);
+        assert!(www(&g.reject(&unavailable, &head)).is_empty());
     }
 
     #[test]
@@ -658,6 +688,17 @@ mod tests {
                 assert!(default.check(&ok).await.is_ok());
                 assert!(quiet.check(&ok).await.is_ok());
                 assert!(quiet.check(&bad).await.is_err());
+                for level in [
+                    tracing::Level::TRACE,
+                    tracing::Level::WARN,
+                    tracing::Level::ERROR,
+                ] {
+                    let g = Guard::builder(Named::new())
+                        .log_allowed_at(level)
+                        .build()
+                        .unwrap();
+                    assert!(g.check(&ok).await.is_ok());
+                }
             });
         });
         let seen = levels.0.lock().unwrap().clone();
@@ -666,9 +707,12 @@ mod tests {
             [
                 tracing::Level::INFO,
                 tracing::Level::DEBUG,
-                tracing::Level::INFO
+                tracing::Level::INFO,
+                tracing::Level::TRACE,
+                tracing::Level::WARN,
+                tracing::Level::ERROR,
             ],
-            "allowed at the default, allowed at the chosen level, a refusal at INFO"
+            "allowed at the default, at the chosen level, a refusal at INFO, then each level"
         );
     }
 }

@@ -369,6 +369,8 @@ mod tests {
             .with_param("a", "1")
             .with_param("b", "2");
         assert_eq!(c.params().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+        assert_eq!(c.scheme(), "Toy");
+        assert_eq!(Challenge::bearer().scheme(), "Bearer");
     }
 
     #[test]
