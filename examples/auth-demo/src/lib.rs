@@ -273,7 +273,7 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .clone()
         .unwrap_or_else(|| format!("http://{http_addr}"));
 
-    std::fs::create_dir_all(&config.state_dir).map_err(|e| DemoError::io(&config.state_dir, e))?;
+    state::create_private_dir(&config.state_dir)?;
     // The state is set up on a thread of its own, so that `spawn` can be
     // called from inside an async runtime (the tests do).
     let state = std::thread::scope(|scope| {

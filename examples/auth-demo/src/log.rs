@@ -89,7 +89,7 @@ impl Visit for FieldWriter<'_> {
         let plain = !text.is_empty()
             && !text
                 .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || c == '"');
+                .any(|c| needs_escape(c) || c.is_whitespace() || c == '"');
         if plain {
             self.write(field, format_args!("{text}"));
         } else {
@@ -114,12 +114,22 @@ impl VisitFmt for FieldWriter<'_> {
 /// (`\n`, `\r`, `\u{1b}`, ...).
 struct EscapeControls<'a, W>(&'a mut W);
 
+/// Control characters, and the bidirectional formatting characters that
+/// can make a line read otherwise than it is written (Trojan Source).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 impl<W: fmt::Write> fmt::Write for EscapeControls<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for piece in s.split_inclusive(char::is_control) {
+        for piece in s.split_inclusive(needs_escape) {
             let mut chars = piece.chars();
             match chars.next_back() {
-                Some(c) if c.is_control() => {
+                Some(c) if needs_escape(c) => {
                     self.0.write_str(chars.as_str())?;
                     write!(self.0, "{}", c.escape_debug())?;
                 }
@@ -238,6 +248,29 @@ mod tests {
                 r#" subject="eve\nINFO forged=1" reason="\u{1b}[31mred\r" path="/a b""#,
                 r#" shown="a\r\nINFO auth_core::decision: outcome=\"allow\"""#,
                 r#" plain=no-quotes-needed empty="" list="[\"x y\"]""#,
+            )]
+        );
+    }
+
+    #[test]
+    fn bidi_controls_are_escaped_everywhere() {
+        let rlo = '\u{202E}';
+        let text = capture(|| {
+            tracing::info!(
+                target: "auth_core::decision",
+                subject = "admin\u{202E}nimda",
+                shown = %format_args!("x{rlo}y"),
+                "deny \u{2066}allow\u{2069}",
+            );
+        });
+        for c in ['\u{202E}', '\u{2066}', '\u{2069}'] {
+            assert!(!text.contains(c), "{text:?}");
+        }
+        assert_eq!(
+            without_stamps(&text),
+            [concat!(
+                r#"INFO auth_core::decision: deny \u{2066}allow\u{2069}"#,
+                r#" subject="admin\u{202e}nimda" shown="x\u{202e}y""#,
             )]
         );
     }

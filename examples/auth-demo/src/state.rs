@@ -140,21 +140,45 @@ pub(crate) struct ServerState {
     pub(crate) server_key: PathBuf,
 }
 
+/// Writes a file only its owner can read, replacing any old one at once: a
+/// temporary file beside it, created exclusively with mode 0600 (never
+/// readable by others, not even for a moment), synced, then renamed over it.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DemoError> {
-    std::fs::write(path, bytes).map_err(|e| DemoError::io(path, e))?;
+    use std::io::Write as _;
+    let err = |e| DemoError::io(path, e);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(name);
+    // Left behind by an earlier process that had this id and crashed.
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| DemoError::io(path, e))?;
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
     }
     Ok(())
+}
+
+/// Creates `dir` and its missing parents, each only its owner can enter.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), DemoError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| DemoError::io(dir, e))
 }
 
 /// Opens (or creates on first start) the state directory.
 pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoError> {
     let server_dir = dir.join("server");
-    std::fs::create_dir_all(&server_dir).map_err(|e| DemoError::io(&server_dir, e))?;
+    create_private_dir(&server_dir)?;
     let pepper_path = server_dir.join("pepper");
     let first_start = !dir.join("credentials.json").exists();
     if first_start {
@@ -409,4 +433,40 @@ fn random_password() -> String {
         .take(24)
         .map(char::from)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is a failed test
+
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn private_files_are_private_from_the_start_and_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        create_private_dir(&nested).unwrap();
+        let file = nested.join("secret");
+        write_private(&file, b"one").unwrap();
+        write_private(&file, b"two").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        let left: Vec<_> = std::fs::read_dir(&nested).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left behind");
+        #[cfg(unix)]
+        {
+            assert_eq!(mode(&file), 0o600);
+            assert_eq!(mode(&nested), 0o700);
+            assert_eq!(mode(&dir.path().join("a")), 0o700);
+        }
+        // A file that cannot be written leaves the old one as it was.
+        let missing = dir.path().join("nope/secret");
+        assert!(write_private(&missing, b"x").is_err());
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+    }
 }
