@@ -17,7 +17,8 @@
 #        FRAMEWORK (axum|actix, default axum), TARGET_RATIO (0.8),
 #        CARGO_TARGET_DIR ($HOME/.cache/auth-stack/target),
 #        RUST_LOG (passed to the demo; unset = its default, `info`, which
-#        logs one `auth_core::decision` line per authenticated request)
+#        logs refusals; `auth_core::decision=debug` adds a line for every
+#        allowed request)
 # Exit status: 0 when the run completed (whether or not the target is met;
 # the verdict is printed), non-zero when the run itself failed.
 set -euo pipefail
