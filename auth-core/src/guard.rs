@@ -648,9 +648,26 @@ mod tests {
         assert_eq!(seen, ["a:false", "b:false"]);
     }
 
-    /// Records the level of each decision event.
+    /// The request path the log-level test uses, and no other test.
+    const LEVELS_PATH: &str = "/allowed-log-levels";
+
+    /// Records the level of each decision event for [`LEVELS_PATH`]. It is
+    /// the process's global subscriber: a thread-local one can miss events
+    /// of call sites that other tests' threads register at the same time.
     #[derive(Clone, Default)]
     struct Levels(Arc<std::sync::Mutex<Vec<tracing::Level>>>);
+
+    /// Finds the `path` field of an event.
+    struct PathIs(bool);
+
+    impl tracing::field::Visit for PathIs {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            if field.name() == "path" && value == LEVELS_PATH {
+                self.0 = true;
+            }
+        }
+        fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+    }
 
     impl tracing::Subscriber for Levels {
         fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
@@ -662,7 +679,9 @@ mod tests {
         fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
         fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
         fn event(&self, e: &tracing::Event<'_>) {
-            if e.metadata().target() == "auth_core::decision" {
+            let mut ours = PathIs(false);
+            e.record(&mut ours);
+            if ours.0 && e.metadata().target() == "auth_core::decision" {
                 self.0.lock().unwrap().push(*e.metadata().level());
             }
         }
@@ -673,12 +692,14 @@ mod tests {
     #[test]
     fn allowed_decisions_log_at_the_chosen_level() {
         let levels = Levels::default();
+        tracing::subscriber::set_global_default(levels.clone())
+            .expect("the only test that sets the global subscriber");
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let ok = SimpleRequest::get("/").header("x-name", "ann");
-        let bad = SimpleRequest::get("/");
-        tracing::subscriber::with_default(levels.clone(), || {
+        let ok = SimpleRequest::get(LEVELS_PATH).header("x-name", "ann");
+        let bad = SimpleRequest::get(LEVELS_PATH);
+        {
             rt.block_on(async {
                 let default = guard();
                 let quiet = Guard::builder(Named::new())
@@ -700,7 +721,7 @@ mod tests {
                     assert!(g.check(&ok).await.is_ok());
                 }
             });
-        });
+        }
         let seen = levels.0.lock().unwrap().clone();
         assert_eq!(
             seen,

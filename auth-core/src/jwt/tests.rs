@@ -528,3 +528,19 @@ async fn signed_times_past_year_9999_are_refused() {
     let id = check(&jwt, &es_token(&a, &claims)).await.unwrap();
     assert_eq!(id.subject(), "user-1");
 }
+
+/// `aud` as a list: accepted when it names this audience, refused otherwise.
+#[tokio::test]
+async fn audience_lists() {
+    let (jwt, a, _) = setup();
+    let mut claims = access_claims("https://a.example");
+    claims["aud"] = json!(["other", "api"]);
+    let id = check(&jwt, &es_token(&a, &claims)).await.unwrap();
+    assert_eq!(id.subject(), "user-1");
+    claims["aud"] = json!(["other", "more"]);
+    let err = check(&jwt, &es_token(&a, &claims)).await.unwrap_err();
+    assert_eq!(err.status(), 401);
+    claims["aud"] = json!(["api", 7]);
+    let err = check(&jwt, &es_token(&a, &claims)).await.unwrap_err();
+    assert_eq!(err.reason(), "bad_claim_type");
+}

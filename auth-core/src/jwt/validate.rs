@@ -270,6 +270,21 @@ mod tests {
             let c = format!(r#"{{"iss":"i","{claim}":{MAX_TIME}}}"#);
             assert!(inspect(&token(h, &c), 8192).is_ok(), "{c}");
         }
+        // `aud` and `scp` may be a string or a list of strings.
+        for c in [
+            r#"{"iss":"i","aud":["a","b"]}"#,
+            r#"{"iss":"i","aud":"a"}"#,
+            r#"{"iss":"i","scp":["read","write"]}"#,
+            r#"{"iss":"i","aud":[]}"#,
+        ] {
+            assert!(inspect(&token(h, c), 8192).is_ok(), "{c}");
+        }
+        assert_eq!(
+            inspect(&token(h, r#"{"iss":"i","aud":["a",1]}"#), 8192)
+                .unwrap_err()
+                .0,
+            "bad_claim_type"
+        );
         // Beyond u64: not an integer JSON can hand over, so the wrong type.
         let c = r#"{"iss":"i","exp":18446744073709551616}"#;
         assert_eq!(inspect(&token(h, c), 8192).unwrap_err().0, "bad_claim_type");
@@ -291,6 +306,10 @@ mod tests {
         );
         let big = vec![b'a'; 100_000];
         assert_eq!(inspect(&big, 8192).unwrap_err().0, "token_too_large");
+        // The limit itself is allowed; one byte more is not.
+        let t = token(r#"{"alg":"ES256"}"#, CLAIMS);
+        assert!(inspect(&t, t.len()).is_ok());
+        assert_eq!(inspect(&t, t.len() - 1).unwrap_err().0, "token_too_large");
         assert!(looks_like_jwt(b"a.b.c"));
         // Dots far apart, across the 64-byte chunks of the count.
         let long = format!("{}.{}.{}", "a".repeat(63), "b".repeat(200), "c".repeat(90));
