@@ -74,6 +74,9 @@ impl CounterStore for DownCounters {
     fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Count>, StoreError>> {
         down()
     }
+    fn decrement<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        down()
+    }
 }
 
 struct DownRevocations;

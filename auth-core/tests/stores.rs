@@ -170,6 +170,18 @@ async fn counters_increment_atomically_and_expire() {
         1,
         "a new window"
     );
+    // Decrement keeps the window; at zero the counter is gone, and the next
+    // increment starts a new window. An absent counter stays absent.
+    let first = store.increment("k", window).await.unwrap();
+    assert_eq!(first.value, 2);
+    store.decrement("k").await.unwrap();
+    let c = store.get("k").await.unwrap().unwrap();
+    assert_eq!(c.value, 1);
+    assert!(c.expires_in <= first.expires_in);
+    store.decrement("k").await.unwrap();
+    assert!(store.get("k").await.unwrap().is_none());
+    store.decrement("absent").await.unwrap();
+    assert!(store.get("absent").await.unwrap().is_none());
 }
 
 /// Counts the compare-and-sets that took effect.

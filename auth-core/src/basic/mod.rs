@@ -145,6 +145,7 @@ pub struct BasicAuthenticatorBuilder {
     lockout: Option<Arc<dyn CounterStore>>,
     trusted: TrustedProxies,
     allow_plaintext: bool,
+    max_hashes: usize,
 }
 
 impl BasicAuthenticatorBuilder {
@@ -172,6 +173,14 @@ impl BasicAuthenticatorBuilder {
     pub fn lockout(mut self, max_failures: usize, window: Duration) -> Self {
         self.max_failures = max_failures;
         self.lockout_window = window;
+        self
+    }
+
+    /// At most `n` password checks at once in this process (default: the
+    /// number of cores); a request that finds them all running gets 503
+    /// with `Retry-After` at once.
+    pub fn max_concurrent_hashes(mut self, n: usize) -> Self {
+        self.max_hashes = n;
         self
     }
 
@@ -237,6 +246,9 @@ impl BasicAuthenticatorBuilder {
                 trusted: self.trusted,
                 allow_plaintext: self.allow_plaintext,
                 verifications: AtomicU64::new(0),
+                hashing: Arc::new(tokio::sync::Semaphore::new(self.max_hashes)),
+                #[cfg(test)]
+                running: tests::Running::default(),
             }),
         })
     }
@@ -258,6 +270,9 @@ struct Inner {
     trusted: TrustedProxies,
     allow_plaintext: bool,
     verifications: AtomicU64,
+    hashing: Arc<tokio::sync::Semaphore>,
+    #[cfg(test)]
+    running: tests::Running,
 }
 
 impl BasicAuthenticator {
@@ -272,6 +287,7 @@ impl BasicAuthenticator {
             lockout: None,
             trusted: TrustedProxies::none(),
             allow_plaintext: false,
+            max_hashes: std::thread::available_parallelism().map_or(2, usize::from),
         }
     }
 
@@ -284,11 +300,41 @@ impl BasicAuthenticator {
         self.inner.allow_plaintext || self.inner.trusted.transport_is_secure(head)
     }
 
+    /// Verifies with the attempt counted first: concurrent guesses get at
+    /// most the lockout's limit of checks. Only a wrong password keeps its
+    /// attempt counted.
+    async fn counted(&self, user: String, password: Secret) -> Result<Identity, AuthError> {
+        if let Some(left) = self.inner.lockout.begin(&user).await? {
+            return Err(locked(left));
+        }
+        let result = self.verify(user.clone(), password).await;
+        if !result
+            .as_ref()
+            .is_err_and(|e| e.kind() == AuthErrorKind::InvalidCredentials)
+        {
+            self.inner.lockout.succeeded(&user).await?;
+        }
+        result
+    }
+
     async fn verify(&self, user: String, password: Secret) -> Result<Identity, AuthError> {
+        // Bounded per process: each check holds about 19 MiB and a core for
+        // tens of milliseconds. When all permits are taken the request is
+        // shed at once with 503, rather than queued.
+        let permit = self
+            .inner
+            .hashing
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| busy())?;
         let inner = self.inner.clone();
         let found = inner.users.get(&user).cloned();
         let check = move || {
+            // Held until the check ends, even if the client has gone.
+            let _permit = permit;
             inner.verifications.fetch_add(1, Ordering::Relaxed);
+            #[cfg(test)]
+            let _running = inner.running.enter();
             let phc = found
                 .as_ref()
                 .map_or(inner.dummy_hash.as_str(), |u| u.password_hash.as_str());
@@ -317,6 +363,19 @@ impl BasicAuthenticator {
             None => Err(wrong_credentials("wrong_credentials")),
         }
     }
+}
+
+fn locked(left: Duration) -> AuthError {
+    AuthError::new(AuthErrorKind::LockedOut)
+        .with_retry_after(left)
+        .with_reason("account_locked")
+}
+
+fn busy() -> AuthError {
+    AuthError::new(AuthErrorKind::Unavailable)
+        .with_retry_after(Duration::from_secs(1))
+        .with_reason("hashing_busy")
+        .with_detail("too many password checks are running; try again shortly")
 }
 
 /// `Basic realm="…", charset="UTF-8"` (RFC 7617 §2.1).
@@ -367,33 +426,27 @@ impl Authenticator for BasicAuthenticator {
                 })
                 .with_detail("the Basic credentials are malformed")
             })?;
+            // A locked account is refused even with the right password, and
+            // even when that password is cached.
             if let Some(left) = self.inner.lockout.locked_for(&pair.user).await? {
-                return Err(AuthError::new(AuthErrorKind::LockedOut)
-                    .with_retry_after(left)
-                    .with_reason("account_locked"));
+                return Err(locked(left));
             }
             let key = crate::mac::tag(
                 &self.inner.cache_mac,
                 &[pair.user.as_bytes(), pair.password.expose()],
             );
-            let result = if self.inner.cache_ttl.is_zero() {
-                self.verify(pair.user.clone(), pair.password).await
+            let user = pair.user.clone();
+            if self.inner.cache_ttl.is_zero() {
+                self.counted(user, pair.password).await
             } else {
                 // Concurrent requests with the same credential share one
-                // verification; only successes are cached.
+                // counted verification; only successes are cached.
                 self.inner
                     .cache
-                    .try_get_with(key, self.verify(pair.user.clone(), pair.password))
+                    .try_get_with(key, self.counted(user, pair.password))
                     .await
                     .map_err(|e| (*e).clone())
-            };
-            if result
-                .as_ref()
-                .is_err_and(|e| e.kind() == AuthErrorKind::InvalidCredentials)
-            {
-                self.inner.lockout.record_failure(&pair.user).await?;
             }
-            result
         })
     }
 
@@ -416,9 +469,118 @@ impl std::fmt::Debug for BasicAuthenticator {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
     use super::*;
     use crate::{Guard, SimpleRequest};
     use base64::Engine as _;
+
+    /// How many password checks run at once, and the most that ever did.
+    #[derive(Default)]
+    pub(super) struct Running {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    impl Running {
+        pub(super) fn enter(&self) -> impl Drop + '_ {
+            let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            struct Leave<'a>(&'a Running);
+            impl Drop for Leave<'_> {
+                fn drop(&mut self) {
+                    self.0.now.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            Leave(self)
+        }
+    }
+
+    async fn statuses(g: &Guard, reqs: Vec<SimpleRequest>) -> Vec<u16> {
+        let tasks: Vec<_> = reqs
+            .into_iter()
+            .map(|r| {
+                let g = g.clone();
+                tokio::spawn(async move { g.check(&r).await.map_or_else(|e| e.status(), |_| 200) })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn hashing_is_shed_with_503_when_every_permit_is_taken() {
+        let a = BasicAuthenticator::builder()
+            .user(BasicUser::new("alice", hash_password("pw").unwrap()))
+            .max_concurrent_hashes(0)
+            .build()
+            .unwrap();
+        let g = Guard::builder(a.clone()).build().unwrap();
+        let r = g.check(&basic("alice", "pw")).await.unwrap_err();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.header_values("retry-after").collect::<Vec<_>>(), ["1"]);
+        assert!(r.header_values("www-authenticate").next().is_none());
+        assert_eq!(a.verification_count(), 0);
+        // A shed attempt is not a failure: it never locks the account.
+        for _ in 0..10 {
+            assert_eq!(
+                g.check(&basic("alice", "x")).await.unwrap_err().status(),
+                503
+            );
+        }
+        assert!(a.inner.lockout.locked_for("alice").await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn at_most_the_permits_hash_at_once() {
+        let a = BasicAuthenticator::builder()
+            .max_concurrent_hashes(2)
+            .build()
+            .unwrap();
+        let g = Guard::builder(a.clone()).build().unwrap();
+        let reqs = (0..16)
+            .map(|i| basic(&format!("nobody-{i}"), "pw"))
+            .collect();
+        let got = statuses(&g, reqs).await;
+        assert!(got.iter().all(|s| [401, 503].contains(s)), "{got:?}");
+        assert!(a.inner.running.peak.load(Ordering::SeqCst) <= 2);
+        assert!(a.verification_count() >= 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_wrong_passwords_get_at_most_the_limit_of_checks() {
+        let a = BasicAuthenticator::builder()
+            .user(BasicUser::new("alice", hash_password("pw").unwrap()))
+            .lockout(5, Duration::from_secs(900))
+            .max_concurrent_hashes(64)
+            .build()
+            .unwrap();
+        let g = Guard::builder(a.clone()).build().unwrap();
+        let reqs = (0..32)
+            .map(|i| basic("alice", &format!("guess-{i}")))
+            .collect();
+        let got = statuses(&g, reqs).await;
+        assert_eq!(got.iter().filter(|s| **s == 401).count(), 5, "{got:?}");
+        assert_eq!(got.iter().filter(|s| **s == 429).count(), 27, "{got:?}");
+        assert_eq!(a.verification_count(), 5);
+        // The right password now: still locked.
+        assert_eq!(
+            g.check(&basic("alice", "pw")).await.unwrap_err().status(),
+            429
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_right_passwords_are_not_locked_out() {
+        let (a, g) = build((5, Duration::from_secs(900)));
+        let reqs = (0..32).map(|_| basic("alice", "pw")).collect();
+        let got = statuses(&g, reqs).await;
+        assert!(got.iter().all(|s| *s == 200), "{got:?}");
+        assert_eq!(a.verification_count(), 1, "one shared verification");
+    }
 
     fn basic(user: &str, pass: &str) -> SimpleRequest {
         let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));

@@ -270,6 +270,21 @@ impl CounterStore for MemoryCounters {
         }))))
     }
 
+    fn decrement<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let now = Instant::now();
+        self.counters.entry_by_ref(key).and_compute_with(|entry| {
+            match entry.map(|e| e.into_value()) {
+                Some(c) if c.expires_at > now && c.value > 1 => Op::Put(Counter {
+                    value: c.value - 1,
+                    expires_at: c.expires_at,
+                }),
+                Some(_) => Op::Remove,
+                None => Op::Nop,
+            }
+        });
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Count>, StoreError>> {
         let now = Instant::now();
         let found = self

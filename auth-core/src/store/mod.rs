@@ -154,4 +154,9 @@ pub trait CounterStore: Send + Sync + 'static {
 
     /// The count of `key`, if it exists.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Count>, StoreError>>;
+
+    /// Takes one from `key`, keeping its expiry; a counter that reaches zero
+    /// is removed, so the next increment starts a new window. Nothing if it
+    /// does not exist.
+    fn decrement<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 }
