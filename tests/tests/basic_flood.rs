@@ -1,0 +1,126 @@
+//! Basic under attack, on both adapters over real TLS: concurrent guesses
+//! for one user get at most the lockout's limit of password checks, and a
+//! flood of distinct unknown users is shed (401, 429 or 503, never
+//! anything else) while `/healthz` answers and memory stays bounded.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: a panic is a failed test
+
+use auth_conformance::{Pair, basic};
+use auth_demo::Running;
+
+/// Sends `n` requests at once to `/v1/whoami` on `server`'s TLS listener,
+/// the `i`th with the Authorization `auth(i)`; returns (status, Retry-After).
+async fn at_once(
+    pair: &Pair,
+    server: &Running,
+    n: usize,
+    auth: impl Fn(usize) -> String,
+) -> Vec<(u16, Option<String>)> {
+    let url = format!("https://localhost:{}/v1/whoami", server.https.port());
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let req = pair.client().get(&url).header("authorization", auth(i));
+            tokio::spawn(async move {
+                let res = req.send().await.unwrap();
+                let retry = res
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (res.status().as_u16(), retry)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+fn count(got: &[(u16, Option<String>)], status: u16) -> usize {
+    got.iter().filter(|(s, _)| *s == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wrong_passwords_get_at_most_the_limit_of_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    let bob = pair.credentials().password("bob").to_owned();
+    for server in [&pair.axum, &pair.actix] {
+        let before = server.basic_verifications();
+        let got = at_once(&pair, server, 48, |i| basic("bob", &format!("guess-{i}"))).await;
+        let checked = server.basic_verifications() - before;
+        assert!(checked <= 5, "{checked} checks for 48 guesses");
+        assert_eq!(count(&got, 401) as u64, checked, "{got:?}");
+        assert_eq!(count(&got, 401) + count(&got, 429) + count(&got, 503), 48);
+        // The rest were refused without a check: 429 once five guesses
+        // are counted, 503 while the password checks are all busy.
+        for (status, retry) in &got {
+            if *status != 401 {
+                assert!(retry.is_some(), "{status} without Retry-After");
+            }
+        }
+        // Whatever was shed, the right password cannot get in once five
+        // wrong ones were checked: try the remaining guesses one by one.
+        let mut i = 100;
+        while server.basic_verifications() - before < 5 {
+            let one = at_once(&pair, server, 1, |_| basic("bob", &format!("guess-{i}"))).await;
+            assert!([401, 503].contains(&one[0].0), "{one:?}");
+            i += 1;
+        }
+        let right = at_once(&pair, server, 1, |_| basic("bob", &bob)).await;
+        assert_eq!(right[0].0, 429, "locked, even with the right password");
+    }
+}
+
+/// The process's resident memory, from /proc (Linux), in KiB.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_unknown_users_is_shed_with_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    let server = &pair.axum;
+    let healthz = format!("http://{}/healthz", server.http);
+    let before = rss_kib();
+    let started = std::time::Instant::now();
+    let flood = at_once(&pair, server, 300, |i| basic(&format!("nobody-{i}"), "pw"));
+    let probe = async {
+        let mut answered = 0;
+        for _ in 0..5 {
+            let res = pair.client().get(&healthz).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            answered += 1;
+        }
+        (answered, started.elapsed())
+    };
+    let (got, (answered, probe_time)) = tokio::join!(flood, probe);
+    let after = rss_kib();
+    assert_eq!(answered, 5);
+    assert_eq!(count(&got, 401) + count(&got, 503), 300, "{got:?}");
+    eprintln!(
+        "flood of 300 unknown users: {} 401, {} 503 in {:?}; 5 /healthz answered within {:?}; RSS {:?} -> {:?} KiB",
+        count(&got, 401),
+        count(&got, 503),
+        started.elapsed(),
+        probe_time,
+        before,
+        after
+    );
+    if let (Some(b), Some(a)) = (before, after) {
+        // Unbounded, 300 concurrent argon2 checks hold 300 × 19 MiB.
+        assert!(
+            a.saturating_sub(b) < 512 * 1024,
+            "RSS grew from {b} to {a} KiB"
+        );
+    }
+}
