@@ -86,12 +86,19 @@ impl<'a> Authorization<'a> {
     }
 }
 
+/// The longest credential header value any method is shown, in bytes
+/// (16 KiB). Each method has its own, lower cap (a JWT's
+/// `max_token_len`, 8 KiB by default; a Basic user-id and password; an API
+/// key's fixed length).
+pub const MAX_CREDENTIAL_LEN: usize = 16 * 1024;
+
 impl<'a> Credential<'a> {
     /// Parses the credential of `head`, looking at `names` (lower-case
     /// header names; `authorization` is always looked at).
     ///
     /// Refuses with `InvalidRequest` (400) a credential in the query string,
-    /// a credential header sent twice, or two credential headers at once;
+    /// a credential header sent twice, two credential headers at once, or
+    /// one longer than [`MAX_CREDENTIAL_LEN`];
     /// refuses with `InvalidCredentials` (401) a bearer token outside the
     /// RFC 6750 syntax.
     pub fn from_head<S: AsRef<str>>(
@@ -134,6 +141,12 @@ impl<'a> Credential<'a> {
                 }
                 HeaderOnce::Once(v) => found = Some((name, v)),
             }
+        }
+        if found.is_some_and(|(_, v)| v.len() > MAX_CREDENTIAL_LEN) {
+            return Err(invalid_request(
+                "credential_too_long",
+                "the credential header is longer than any credential accepted here",
+            ));
         }
         match found {
             None => Ok(Self::None),
@@ -400,6 +413,21 @@ mod tests {
         // A header no authenticator names is not a credential.
         let other = auth("Bearer a").header("x-toy", "b");
         assert_eq!(parse(&other).unwrap().0, "bearer");
+    }
+
+    #[test]
+    fn over_long_credentials_are_refused_before_any_method_sees_them() {
+        let at = format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_LEN - 7));
+        assert_eq!(at.len(), MAX_CREDENTIAL_LEN);
+        assert!(parse(&auth(&at)).is_ok());
+        let over = format!("{at}a");
+        let err = parse(&auth(&over)).unwrap_err();
+        assert_eq!((err.status(), err.reason()), (400, "credential_too_long"));
+        let key = SimpleRequest::get("/").header("x-api-key", "k".repeat(MAX_CREDENTIAL_LEN + 1));
+        let err = parse(&key).unwrap_err();
+        assert_eq!((err.status(), err.reason()), (400, "credential_too_long"));
+        let key = SimpleRequest::get("/").header("x-api-key", "k".repeat(MAX_CREDENTIAL_LEN));
+        assert!(parse(&key).is_ok());
     }
 
     #[test]

@@ -238,6 +238,43 @@ impl TrustedProxies {
         self.nets.iter().any(|(net, len)| in_net(addr, *net, *len))
     }
 
+    /// The client's address: the peer's, or, when the peer is a trusted
+    /// proxy, the right-most `X-Forwarded-For` address that is not a trusted
+    /// proxy (the left-most ones are the client's to write, so they are not
+    /// believed). `None` when the peer is not known.
+    ///
+    /// ```
+    /// use auth_core::{SimpleRequest, TrustedProxies};
+    ///
+    /// let proxies = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+    /// let req = SimpleRequest::get("/")
+    ///     .peer("10.1.2.3:4000".parse().unwrap())
+    ///     .header("x-forwarded-for", "192.0.2.66, 203.0.113.9, 10.9.9.9");
+    /// assert_eq!(proxies.client_ip(&req), Some("203.0.113.9".parse().unwrap()));
+    /// assert_eq!(TrustedProxies::none().client_ip(&req), Some("10.1.2.3".parse().unwrap()));
+    /// ```
+    pub fn client_ip(&self, head: &dyn RequestHead) -> Option<IpAddr> {
+        let peer = head.peer_addr()?.ip();
+        if !self.contains(peer) {
+            return Some(peer);
+        }
+        let mut client = peer;
+        let values = head.header_values("x-forwarded-for");
+        for hop in values.iter().rev().flat_map(|v| v.rsplit(|b| *b == b',')) {
+            let Some(addr) = std::str::from_utf8(hop)
+                .ok()
+                .and_then(|h| h.trim().parse::<IpAddr>().ok())
+            else {
+                break;
+            };
+            client = addr;
+            if !self.contains(addr) {
+                break;
+            }
+        }
+        Some(client)
+    }
+
     /// Whether the request is protected by TLS: it arrived over TLS, or it came
     /// from a trusted proxy whose last `X-Forwarded-Proto` says `https`.
     pub fn transport_is_secure(&self, head: &dyn RequestHead) -> bool {
@@ -294,6 +331,44 @@ mod tests {
     fn bad_config_is_refused() {
         assert!(TrustedProxies::new(["10.0.0.0/33"]).is_err());
         assert!(TrustedProxies::new(["nonsense"]).is_err());
+    }
+
+    #[test]
+    fn client_ip_believes_forwarded_for_only_from_trusted_proxies() {
+        let p = TrustedProxies::new(["10.0.0.0/8"]).unwrap();
+        let req = |peer: &str, xff: &[&str]| {
+            let mut r = SimpleRequest::get("/").peer(peer.parse().unwrap());
+            for v in xff {
+                r = r.header("x-forwarded-for", v);
+            }
+            r
+        };
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // Not from a proxy: the peer, whatever it claims.
+        assert_eq!(
+            p.client_ip(&req("192.0.2.1:1", &["203.0.113.9"])),
+            ip("192.0.2.1")
+        );
+        // From a proxy: the right-most untrusted hop, over several headers.
+        assert_eq!(
+            p.client_ip(&req(
+                "10.0.0.1:1",
+                &["198.51.100.1, 203.0.113.9", "10.0.0.2"]
+            )),
+            ip("203.0.113.9")
+        );
+        // Only proxies: the left-most of them.
+        assert_eq!(
+            p.client_ip(&req("10.0.0.1:1", &["10.0.0.3"])),
+            ip("10.0.0.3")
+        );
+        // No header, or garbage: the last hop believed.
+        assert_eq!(p.client_ip(&req("10.0.0.1:1", &[])), ip("10.0.0.1"));
+        assert_eq!(
+            p.client_ip(&req("10.0.0.1:1", &["203.0.113.9, nonsense"])),
+            ip("10.0.0.1")
+        );
+        assert_eq!(p.client_ip(&SimpleRequest::get("/")), None);
     }
 
     #[test]

@@ -124,3 +124,72 @@ async fn a_flood_of_unknown_users_is_shed_with_bounded_memory() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn very_long_user_names_are_refused_with_no_memory_growth() {
+    use auth_conformance::Listener;
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    // Both adapters answer the same, byte for byte: 401 with the Basic
+    // challenge for a name over Basic's cap, 400 for a header over the cap
+    // on every credential.
+    let long = basic(&"a".repeat(300), "pw");
+    let a = pair
+        .send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &long)],
+        )
+        .await;
+    assert_eq!(a.status, 401);
+    assert!(
+        a.challenges.iter().any(|c| c.starts_with("Basic ")),
+        "{a:?}"
+    );
+    let huge = basic(&"a".repeat(20_000), "pw");
+    let a = pair
+        .send(
+            Listener::Tls,
+            "GET",
+            "/v1/whoami",
+            &[("authorization", &huge)],
+        )
+        .await;
+    assert_eq!(a.status, 400);
+    assert!(!String::from_utf8_lossy(&a.body).contains("aaaa"), "echoed");
+
+    for server in [&pair.axum, &pair.actix] {
+        let checks = server.basic_verifications();
+        let before = rss_kib();
+        // 1000 distinct names of 3 to 11 KiB, in waves of 100 at once: none
+        // is hashed, counted or cached, so nothing grows with them.
+        let mut statuses = Vec::new();
+        for wave in 0..10 {
+            let got = at_once(&pair, server, 100, |i| {
+                let n = wave * 100 + i;
+                basic(&format!("{n}-{}", "x".repeat(3_000 + 8 * n)), "pw")
+            })
+            .await;
+            statuses.extend(got.into_iter().map(|(s, _)| s));
+        }
+        let after = rss_kib();
+        assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+        assert_eq!(
+            server.basic_verifications(),
+            checks,
+            "no password was checked"
+        );
+        eprintln!("1000 long user names: RSS {before:?} -> {after:?} KiB");
+        if let (Some(b), Some(a)) = (before, after) {
+            assert!(
+                a.saturating_sub(b) < 64 * 1024,
+                "RSS grew from {b} to {a} KiB"
+            );
+        }
+        // The lockout did not count them: bob still logs in.
+        let bob = pair.credentials().password("bob").to_owned();
+        let right = at_once(&pair, server, 1, |_| basic("bob", &bob)).await;
+        assert_eq!(right[0].0, 200);
+    }
+}

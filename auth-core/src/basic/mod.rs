@@ -37,9 +37,18 @@
 //!   random key) of the pair, never the pair; entries live
 //!   [`BasicAuthenticatorBuilder::cache_ttl`] (60 s by default), so a changed
 //!   password takes up to that long to take effect.
-//! - Lockout counts failures per user name, known or not; it can be used to
-//!   lock a user out on purpose, which is the usual trade-off. Pair it with a
-//!   per-client rate limit.
+//! - Lockout counts failures per user name, known or not, and client
+//!   address: 5 in 15 minutes lock that name for that client, and ten times
+//!   as many from all clients lock it for everyone (see
+//!   [`Lockout`](crate::limits::Lockout) for the trade-off). Attempts are
+//!   counted before the password is checked.
+//! - Work is bounded before any hashing: user-ids over [`MAX_USER_LEN`]
+//!   bytes and passwords over [`MAX_PASSWORD_LEN`] are refused unread, and
+//!   at most [`BasicAuthenticatorBuilder::max_concurrent_hashes`] checks run
+//!   at once (503 with `Retry-After` beyond that).
+//! - Hashes must be argon2id with at least OWASP's minimum parameters; an
+//!   unknown user is checked against a dummy hash made with the strongest
+//!   parameters any user has.
 
 mod parse;
 
@@ -50,7 +59,7 @@ use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2};
+use argon2::{Algorithm, Argon2, Params, Version};
 use hmac::Hmac;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -59,13 +68,15 @@ use sha2::Sha256;
 use crate::authenticate::{AuthRequest, Authenticator, BoxFuture, Specificity};
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::identity::{AuthMethod, Identity};
-use crate::limits::Lockout;
+use crate::limits::{Attempt, Lockout};
 use crate::rejection::Challenge;
 use crate::request::{RequestHead, TrustedProxies};
 use crate::secret::Secret;
 use crate::store::CounterStore;
 
-pub use parse::{prepare_password, prepare_username};
+/// argon2's parameters (memory in KiB, passes, lanes), re-exported.
+pub use argon2::Params as Argon2Params;
+pub use parse::{MAX_PASSWORD_LEN, MAX_USER_LEN, prepare_password, prepare_username};
 
 /// Hashes a password as an argon2id PHC string (default parameters, random
 /// salt), after RFC 8265 OpaqueString preparation.
@@ -76,6 +87,34 @@ pub fn hash_password(password: &str) -> Result<String, ConfigError> {
         .hash_password(prepared.expose(), &salt)
         .map(|h| h.to_string())
         .map_err(|_| ConfigError::invalid("password hashing"))
+}
+
+/// Whether argon2id `params` meet OWASP's Password Storage Cheat Sheet
+/// minimum: 47 MiB with 1 pass, 19 MiB with 2, 12 MiB with 3, 9 MiB with 4,
+/// or 7 MiB with 5 or more (parallelism 1 or more in each).
+///
+/// ```
+/// use auth_core::basic::{Argon2Params as Params, params_are_strong_enough};
+///
+/// assert!(params_are_strong_enough(&Params::default())); // 19 MiB, 2 passes
+/// assert!(!params_are_strong_enough(&Params::new(19_455, 2, 1, None).unwrap()));
+/// assert!(params_are_strong_enough(&Params::new(7_168, 5, 1, None).unwrap()));
+/// ```
+pub fn params_are_strong_enough(params: &Params) -> bool {
+    let min_kib = match params.t_cost() {
+        0 => return false,
+        1 => 47_104,
+        2 => 19_456,
+        3 => 12_288,
+        4 => 9_216,
+        _ => 7_168,
+    };
+    params.m_cost() >= min_kib
+}
+
+/// The work one check with `params` costs, to pick the strongest.
+fn cost(params: &Params) -> u64 {
+    u64::from(params.m_cost()) * u64::from(params.t_cost())
 }
 
 /// A user who may log in with Basic.
@@ -143,6 +182,7 @@ pub struct BasicAuthenticatorBuilder {
     max_failures: usize,
     lockout_window: Duration,
     lockout: Option<Arc<dyn CounterStore>>,
+    ceiling: Option<usize>,
     trusted: TrustedProxies,
     allow_plaintext: bool,
     max_hashes: usize,
@@ -168,11 +208,19 @@ impl BasicAuthenticatorBuilder {
         self
     }
 
-    /// Lock a user after `max_failures` failures within `window`
-    /// (default 5 in 15 minutes), with the in-process store.
+    /// Lock a user for one client address after `max_failures` failures
+    /// from it within `window` (default 5 in 15 minutes). See
+    /// [`Lockout`](crate::limits::Lockout) for how it is keyed.
     pub fn lockout(mut self, max_failures: usize, window: Duration) -> Self {
         self.max_failures = max_failures;
         self.lockout_window = window;
+        self
+    }
+
+    /// Lock a user for every client after `ceiling` failures from all of
+    /// them within the lockout window (default ten times `max_failures`).
+    pub fn lockout_per_user_ceiling(mut self, ceiling: usize) -> Self {
+        self.ceiling = Some(ceiling);
         self
     }
 
@@ -204,14 +252,30 @@ impl BasicAuthenticatorBuilder {
     }
 
     /// Builds the authenticator; refuses hashes that are not argon2id PHC
-    /// strings and duplicate user names.
+    /// strings, argon2id parameters below OWASP's minimum (see
+    /// [`params_are_strong_enough`]), user names longer than
+    /// [`MAX_USER_LEN`] and duplicate user names.
     pub fn build(self) -> Result<BasicAuthenticator, ConfigError> {
         let mut users = HashMap::new();
+        let mut strongest = Params::default();
         for user in self.users {
             let hash = PasswordHash::new(&user.password_hash)
                 .map_err(|_| ConfigError::invalid("password hash (not a PHC string)"))?;
             if hash.algorithm != Algorithm::Argon2id.ident() {
                 return Err(ConfigError::invalid("password hash (not argon2id)"));
+            }
+            let params = Params::try_from(&hash)
+                .map_err(|_| ConfigError::invalid("password hash (argon2 parameters)"))?;
+            if !params_are_strong_enough(&params) {
+                return Err(ConfigError::invalid(
+                    "password hash (argon2id parameters below OWASP's minimum)",
+                ));
+            }
+            if cost(&params) > cost(&strongest) {
+                strongest = params;
+            }
+            if user.username.len() > MAX_USER_LEN {
+                return Err(ConfigError::invalid("Basic user name too long"));
             }
             let name = prepare_username(&user.username);
             if users.insert(name, Arc::new(user)).is_some() {
@@ -219,19 +283,24 @@ impl BasicAuthenticatorBuilder {
             }
         }
         // Unknown users are checked against this hash, so that they cost
-        // what a wrong password costs.
+        // what a wrong password costs: made with the strongest parameters
+        // any user has, so that no unknown user answers faster than the
+        // slowest known one.
         let mut random = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut random);
-        let dummy_hash = Argon2::default()
+        let dummy_hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, strongest)
             .hash_password(&random, &SaltString::generate(&mut OsRng))
             .map(|h| h.to_string())
             .map_err(|_| ConfigError::invalid("password hashing"))?;
         let mut cache_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut cache_key);
-        let lockout = match self.lockout {
+        let mut lockout = match self.lockout {
             Some(store) => Lockout::with_store(store, self.max_failures, self.lockout_window),
             None => Lockout::new(self.max_failures, self.lockout_window),
         };
+        if let Some(ceiling) = self.ceiling {
+            lockout = lockout.per_user_ceiling(ceiling);
+        }
         Ok(BasicAuthenticator {
             inner: Arc::new(Inner {
                 users,
@@ -285,6 +354,7 @@ impl BasicAuthenticator {
             max_failures: 5,
             lockout_window: Duration::from_secs(15 * 60),
             lockout: None,
+            ceiling: None,
             trusted: TrustedProxies::none(),
             allow_plaintext: false,
             max_hashes: std::thread::available_parallelism().map_or(2, usize::from),
@@ -303,8 +373,13 @@ impl BasicAuthenticator {
     /// Verifies with the attempt counted first: concurrent guesses get at
     /// most the lockout's limit of checks. Only a wrong password keeps its
     /// attempt counted.
-    async fn counted(&self, user: String, password: Secret) -> Result<Identity, AuthError> {
-        if let Some(left) = self.inner.lockout.begin(&user).await? {
+    async fn counted(
+        &self,
+        attempt: Attempt,
+        user: String,
+        password: Secret,
+    ) -> Result<Identity, AuthError> {
+        if let Some(left) = self.inner.lockout.begin(&attempt).await? {
             return Err(locked(left));
         }
         let result = self.verify(user.clone(), password).await;
@@ -312,7 +387,7 @@ impl BasicAuthenticator {
             .as_ref()
             .is_err_and(|e| e.kind() == AuthErrorKind::InvalidCredentials)
         {
-            self.inner.lockout.succeeded(&user).await?;
+            self.inner.lockout.succeeded(&attempt).await?;
         }
         result
     }
@@ -423,12 +498,15 @@ impl Authenticator for BasicAuthenticator {
                     parse::ParseError::NoColon => "malformed_no_colon",
                     parse::ParseError::Control => "malformed_control_character",
                     parse::ParseError::EmptyUser => "malformed_empty_user",
+                    parse::ParseError::TooLong => "credential_too_long",
                 })
                 .with_detail("the Basic credentials are malformed")
             })?;
             // A locked account is refused even with the right password, and
             // even when that password is cached.
-            if let Some(left) = self.inner.lockout.locked_for(&pair.user).await? {
+            let client = self.inner.trusted.client_ip(req.head());
+            let attempt = self.inner.lockout.attempt(&pair.user, client);
+            if let Some(left) = self.inner.lockout.locked_for(&attempt).await? {
                 return Err(locked(left));
             }
             let key = crate::mac::tag(
@@ -437,13 +515,13 @@ impl Authenticator for BasicAuthenticator {
             );
             let user = pair.user.clone();
             if self.inner.cache_ttl.is_zero() {
-                self.counted(user, pair.password).await
+                self.counted(attempt, user, pair.password).await
             } else {
                 // Concurrent requests with the same credential share one
                 // counted verification; only successes are cached.
                 self.inner
                     .cache
-                    .try_get_with(key, self.counted(user, pair.password))
+                    .try_get_with(key, self.counted(attempt, user, pair.password))
                     .await
                     .map_err(|e| (*e).clone())
             }
@@ -531,7 +609,15 @@ mod tests {
                 503
             );
         }
-        assert!(a.inner.lockout.locked_for("alice").await.unwrap().is_none());
+        let attempt = a.inner.lockout.attempt("alice", None);
+        assert!(
+            a.inner
+                .lockout
+                .locked_for(&attempt)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -701,6 +787,140 @@ mod tests {
             .user(BasicUser::new("a", h.clone()))
             .user(BasicUser::new("a", h));
         assert!(b.build().is_err());
+    }
+
+    fn hash_with(m: u32, t: u32) -> String {
+        let params = Params::new(m, t, 1, None).unwrap();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn weak_argon2_parameters_are_refused_at_build() {
+        for (m, t) in [
+            (47_103, 1),
+            (19_455, 2),
+            (12_287, 3),
+            (9_215, 4),
+            (7_167, 5),
+            (65_536, 0),
+        ] {
+            let p = Params::new(m, t.max(1), 1, None).unwrap();
+            let p = if t == 0 { None } else { Some(p) };
+            if let Some(p) = p {
+                assert!(!params_are_strong_enough(&p), "m={m} t={t}");
+            }
+        }
+        for (m, t) in [
+            (47_104, 1),
+            (19_456, 2),
+            (12_288, 3),
+            (9_216, 4),
+            (7_168, 5),
+            (7_168, 9),
+        ] {
+            assert!(
+                params_are_strong_enough(&Params::new(m, t, 1, None).unwrap()),
+                "m={m} t={t}"
+            );
+        }
+        let weak = BasicAuthenticator::builder().user(BasicUser::new("a", hash_with(8_192, 2)));
+        assert!(weak.build().is_err());
+        let ok = BasicAuthenticator::builder().user(BasicUser::new("a", hash_with(9_216, 4)));
+        assert!(ok.build().is_ok());
+    }
+
+    #[test]
+    fn the_dummy_hash_uses_the_strongest_parameters() {
+        let a = BasicAuthenticator::builder()
+            .user(BasicUser::new("a", hash_with(19_456, 2)))
+            .user(BasicUser::new("b", hash_with(47_104, 1)))
+            .user(BasicUser::new("c", hash_with(9_216, 4)))
+            .build()
+            .unwrap();
+        let dummy = PasswordHash::new(&a.inner.dummy_hash).unwrap();
+        let p = Params::try_from(&dummy).unwrap();
+        assert_eq!((p.m_cost(), p.t_cost()), (47_104, 1));
+        assert_eq!(dummy.algorithm, Algorithm::Argon2id.ident());
+        // No user: the default (OWASP's 19 MiB, 2 passes).
+        let none = BasicAuthenticator::builder().build().unwrap();
+        let p = Params::try_from(&PasswordHash::new(&none.inner.dummy_hash).unwrap()).unwrap();
+        assert_eq!((p.m_cost(), p.t_cost()), (19_456, 2));
+    }
+
+    #[test]
+    fn long_user_names_are_refused_at_build() {
+        let h = hash_password("x").unwrap();
+        let long = BasicUser::new("u".repeat(MAX_USER_LEN + 1), h.clone());
+        assert!(BasicAuthenticator::builder().user(long).build().is_err());
+        let at = BasicUser::new("u".repeat(MAX_USER_LEN), h);
+        assert!(BasicAuthenticator::builder().user(at).build().is_ok());
+    }
+
+    #[tokio::test]
+    async fn over_long_credentials_cost_no_check_and_store_nothing() {
+        let (a, g) = build((5, Duration::from_secs(900)));
+        for (user, pass) in [
+            ("u".repeat(MAX_USER_LEN + 1), "pw".to_owned()),
+            ("alice".to_owned(), "p".repeat(MAX_PASSWORD_LEN + 1)),
+        ] {
+            let req = basic(&user, &pass);
+            let r = g.check(&req).await.unwrap_err();
+            assert_eq!(r.status(), 401);
+            assert!(
+                r.header_values("www-authenticate")
+                    .any(|c| c.starts_with("Basic "))
+            );
+            let cred = crate::Credential::from_head(&req, &["authorization"]).unwrap();
+            let err = a.authenticate(&AuthRequest::new(&req, &cred)).await;
+            assert_eq!(err.unwrap_err().reason(), "credential_too_long");
+        }
+        // Past the cap on every credential: 400 before Basic reads it.
+        let huge = basic(&"u".repeat(100_000), "p");
+        assert_eq!(g.check(&huge).await.unwrap_err().status(), 400);
+        assert_eq!(a.verification_count(), 0);
+        assert_eq!(a.inner.cache.entry_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_locked_client_does_not_lock_the_user_for_others() {
+        let (a, g) = build((3, Duration::from_secs(900)));
+        let from = |r: SimpleRequest, ip: &str| r.peer(format!("{ip}:5000").parse().unwrap());
+        for _ in 0..3 {
+            let r = g.check(&from(basic("alice", "bad"), "192.0.2.66")).await;
+            assert_eq!(r.unwrap_err().status(), 401);
+        }
+        for _ in 0..20 {
+            let r = g.check(&from(basic("alice", "bad"), "192.0.2.66")).await;
+            assert_eq!(r.unwrap_err().status(), 429);
+        }
+        // Even the right password, from the locked address.
+        let r = g.check(&from(basic("alice", "pw"), "192.0.2.66")).await;
+        assert_eq!(r.unwrap_err().status(), 429);
+        // Alice, elsewhere, logs in.
+        let r = g.check(&from(basic("alice", "pw"), "198.51.100.1")).await;
+        assert_eq!(r.unwrap().into_identity().unwrap().subject(), "alice");
+        assert_eq!(a.verification_count(), 4);
+    }
+
+    #[tokio::test]
+    async fn the_per_user_ceiling_locks_every_client() {
+        let a = BasicAuthenticator::builder()
+            .user(BasicUser::new("alice", hash_password("pw").unwrap()))
+            .lockout(1, Duration::from_secs(900))
+            .lockout_per_user_ceiling(2)
+            .build()
+            .unwrap();
+        let g = Guard::builder(a).build().unwrap();
+        let from = |r: SimpleRequest, ip: &str| r.peer(format!("{ip}:5000").parse().unwrap());
+        for ip in ["192.0.2.1", "192.0.2.2"] {
+            let r = g.check(&from(basic("alice", "bad"), ip)).await;
+            assert_eq!(r.unwrap_err().status(), 401);
+        }
+        let r = g.check(&from(basic("alice", "pw"), "192.0.2.3")).await;
+        assert_eq!(r.unwrap_err().status(), 429);
     }
 
     #[test]

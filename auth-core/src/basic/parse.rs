@@ -11,6 +11,14 @@ pub(crate) struct UserPass {
     pub(crate) password: Secret,
 }
 
+/// The longest user-id accepted, in bytes (before preparation).
+pub const MAX_USER_LEN: usize = 256;
+/// The longest password accepted, in bytes (before preparation).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// The longest base64 payload that can hold both (with a little slack for
+/// padding).
+const MAX_PAYLOAD_LEN: usize = (MAX_USER_LEN + 1 + MAX_PASSWORD_LEN).div_ceil(3) * 4 + 4;
+
 /// Why a Basic payload is refused.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ParseError {
@@ -19,19 +27,27 @@ pub(crate) enum ParseError {
     NoColon,
     Control,
     EmptyUser,
+    TooLong,
 }
 
 /// Decodes `base64(user-id ":" password)`, splits at the first colon (a
 /// user-id cannot contain one), refuses control characters, and prepares
 /// both parts for `charset="UTF-8"` comparison.
 pub(crate) fn parse(payload: &[u8]) -> Result<UserPass, ParseError> {
+    let payload = payload.trim_ascii();
+    if payload.len() > MAX_PAYLOAD_LEN {
+        return Err(ParseError::TooLong);
+    }
     let decoded = Secret::new(
         base64::engine::general_purpose::STANDARD
-            .decode(payload.trim_ascii())
+            .decode(payload)
             .map_err(|_| ParseError::Base64)?,
     );
     let text = decoded.expose_str().ok_or(ParseError::Utf8)?;
     let (user, password) = text.split_once(':').ok_or(ParseError::NoColon)?;
+    if user.len() > MAX_USER_LEN || password.len() > MAX_PASSWORD_LEN {
+        return Err(ParseError::TooLong);
+    }
     if user.chars().any(char::is_control) || password.chars().any(char::is_control) {
         return Err(ParseError::Control);
     }
@@ -120,6 +136,26 @@ mod tests {
         assert_eq!(parse(&b64(":pw")).err(), Some(ParseError::EmptyUser));
         let latin1 = base64::engine::general_purpose::STANDARD.encode([0x75, 0xe9, b':', b'p']);
         assert_eq!(parse(latin1.as_bytes()).err(), Some(ParseError::Utf8));
+    }
+
+    #[test]
+    fn lengths_are_capped() {
+        let at = |u: usize, p: usize| format!("{}:{}", "u".repeat(u), "p".repeat(p));
+        assert!(parse(&b64(&at(MAX_USER_LEN, MAX_PASSWORD_LEN))).is_ok());
+        let long_user = parse(&b64(&at(MAX_USER_LEN + 1, 1)));
+        assert_eq!(long_user.err(), Some(ParseError::TooLong));
+        let long_password = parse(&b64(&at(1, MAX_PASSWORD_LEN + 1)));
+        assert_eq!(long_password.err(), Some(ParseError::TooLong));
+        // A payload too long to hold both is refused before it is decoded:
+        // this one is not even base64.
+        let huge = vec![b'!'; MAX_PAYLOAD_LEN + 1];
+        assert_eq!(parse(&huge).err(), Some(ParseError::TooLong));
+        let just = vec![b'!'; MAX_PAYLOAD_LEN];
+        assert_eq!(parse(&just).err(), Some(ParseError::Base64));
+        // Surrounding whitespace does not count.
+        let mut padded = b64(&at(MAX_USER_LEN, MAX_PASSWORD_LEN));
+        padded.extend([b' '; 64]);
+        assert!(parse(&padded).is_ok());
     }
 
     #[test]

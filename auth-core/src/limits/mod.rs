@@ -58,7 +58,7 @@
 
 mod lockout;
 
-pub use lockout::Lockout;
+pub use lockout::{Attempt, Lockout};
 
 use crate::authenticate::BoxFuture;
 use crate::error::AuthError;
