@@ -308,9 +308,22 @@ impl std::error::Error for ConfigError {
     }
 }
 
-/// A state store could not answer (I/O, Redis down). Maps to a 503.
+/// Why a store could not do what it was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store could not be reached or failed (I/O, Redis down).
+    Unavailable,
+    /// The store is at its capacity and would have to drop an entry it must
+    /// keep (a revocation) to take a new one.
+    Full,
+}
+
+/// A state store could not answer (I/O, Redis down) or is full. Maps to a
+/// 503 with `Retry-After`.
 #[derive(Debug)]
 pub struct StoreError {
+    kind: StoreErrorKind,
     what: Cow<'static, str>,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -322,15 +335,33 @@ impl StoreError {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
         Self {
+            kind: StoreErrorKind::Unavailable,
             what: what.into(),
             source,
         }
+    }
+
+    /// A store at its capacity refusing a new entry.
+    pub fn full(what: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind: StoreErrorKind::Full,
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// Why it failed.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
     }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "store unavailable: {}", self.what)?;
+        match self.kind {
+            StoreErrorKind::Unavailable => write!(f, "store unavailable: {}", self.what)?,
+            StoreErrorKind::Full => write!(f, "store full: {}", self.what)?,
+        }
         if let Some(src) = &self.source {
             write!(f, ": {src}")?;
         }
@@ -343,6 +374,13 @@ impl std::error::Error for StoreError {}
 impl From<StoreError> for AuthError {
     fn from(e: StoreError) -> Self {
         tracing::warn!(target: "auth_core", error = %e, "store failure");
-        AuthError::new(AuthErrorKind::Unavailable).with_reason("store_unavailable")
+        let (reason, retry) = match e.kind {
+            StoreErrorKind::Unavailable => ("store_unavailable", 1),
+            // Space comes back as stored entries expire.
+            StoreErrorKind::Full => ("store_full", 60),
+        };
+        AuthError::new(AuthErrorKind::Unavailable)
+            .with_reason(reason)
+            .with_retry_after(std::time::Duration::from_secs(retry))
     }
 }

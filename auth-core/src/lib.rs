@@ -25,7 +25,9 @@ mod mac;
 
 pub use authenticate::{AllOf, AnyOf, AuthRequest, Authenticator, BoxFuture, Specificity};
 pub use credentials::{Authorization, Credential};
-pub use error::{AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, StoreError};
+pub use error::{
+    AuthError, AuthErrorKind, ConfigError, ConfigErrorKind, StoreError, StoreErrorKind,
+};
 pub use guard::{Decision, Guard, GuardBuilder};
 pub use identity::{AuthMethod, Claims, Identity};
 pub use policy::Policy;

@@ -217,7 +217,11 @@ impl Rejection {
                 tracing::warn!(target: "auth_core", scheme = c.scheme(), "a challenge that cannot be sent was left out");
             }
         }
-        if let Some(after) = err.retry_after() {
+        // Every 503 says when to come back (1 s unless the error says).
+        let retry_after = err
+            .retry_after()
+            .or_else(|| (kind == AuthErrorKind::Unavailable).then_some(Duration::from_secs(1)));
+        if let Some(after) = retry_after {
             headers.push(("retry-after", retry_after_secs(after).to_string()));
         }
         headers.push(("content-type", "application/problem+json".to_owned()));
@@ -505,5 +509,27 @@ mod tests {
             &[],
         );
         assert_eq!(r.header_values("retry-after").collect::<Vec<_>>(), ["3"]);
+    }
+
+    #[test]
+    fn every_503_carries_retry_after() {
+        let retry = |e: &AuthError| {
+            let r = Rejection::from_error(e, "r", &[]);
+            assert_eq!(r.status(), 503);
+            r.header_values("retry-after").collect::<Vec<_>>().join(",")
+        };
+        assert_eq!(retry(&AuthError::new(AuthErrorKind::Unavailable)), "1");
+        let own =
+            AuthError::new(AuthErrorKind::Unavailable).with_retry_after(Duration::from_secs(7));
+        assert_eq!(retry(&own), "7");
+        let down = AuthError::from(crate::StoreError::new("redis", None));
+        assert_eq!(down.reason(), "store_unavailable");
+        assert_eq!(retry(&down), "1");
+        let full = AuthError::from(crate::StoreError::full("revocations"));
+        assert_eq!(full.reason(), "store_full");
+        assert_eq!(retry(&full), "60");
+        // Other refusals get none unless they say.
+        let r = Rejection::from_error(&AuthError::new(AuthErrorKind::RateLimited), "r", &[]);
+        assert_eq!(r.header_values("retry-after").count(), 0);
     }
 }

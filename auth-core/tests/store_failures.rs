@@ -82,10 +82,15 @@ impl CounterStore for DownCounters {
 struct DownRevocations;
 
 impl RevocationStore for DownRevocations {
-    fn revoke<'a>(&'a self, _: &'a str, _: SystemTime) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn revoke<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: SystemTime,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         down()
     }
-    fn is_revoked<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn is_revoked<'a>(&'a self, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         down()
     }
 }
@@ -95,6 +100,8 @@ fn assert_unavailable(r: Rejection, what: &str) {
     assert_eq!(r.header_values("www-authenticate").count(), 0, "{what}");
     let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
     assert_eq!(body["status"], 503, "{what}");
+    let retry = r.header_values("retry-after").collect::<Vec<_>>();
+    assert_eq!(retry, ["1"], "{what}: every 503 says when to come back");
 }
 
 #[tokio::test]

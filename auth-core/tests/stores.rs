@@ -117,12 +117,12 @@ async fn revocations_are_insert_if_absent_and_counted() {
     let store: &dyn RevocationStore = &MemoryRevocations::new();
     let until = SystemTime::now() + Duration::from_secs(60);
     let before = store.revocations().unwrap();
-    assert!(!store.is_revoked("j").await.unwrap());
-    store.revoke("j", until).await.unwrap();
-    assert!(store.is_revoked("j").await.unwrap());
+    assert!(!store.is_revoked("i", "j").await.unwrap());
+    store.revoke("i", "j", until).await.unwrap();
+    assert!(store.is_revoked("i", "j").await.unwrap());
     let after = store.revocations().unwrap();
     assert!(after > before);
-    store.revoke("j", until).await.unwrap();
+    store.revoke("i", "j", until).await.unwrap();
     assert_eq!(
         store.revocations().unwrap(),
         after,
@@ -130,12 +130,43 @@ async fn revocations_are_insert_if_absent_and_counted() {
     );
     // Kept until the time given, not forever.
     store
-        .revoke("short", SystemTime::now() + Duration::from_millis(200))
+        .revoke("i", "short", SystemTime::now() + Duration::from_millis(200))
         .await
         .unwrap();
-    assert!(store.is_revoked("short").await.unwrap());
+    assert!(store.is_revoked("i", "short").await.unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(!store.is_revoked("short").await.unwrap());
+    assert!(!store.is_revoked("i", "short").await.unwrap());
+    // Keyed by issuer and jti, with no ambiguity between the two.
+    store.revoke("ab", "c", until).await.unwrap();
+    assert!(store.is_revoked("ab", "c").await.unwrap());
+    assert!(!store.is_revoked("a", "bc").await.unwrap());
+    assert!(!store.is_revoked("other", "j").await.unwrap());
+    // A time already past revokes nothing (the token is refused anyway).
+    let past = SystemTime::now() - Duration::from_secs(1);
+    store.revoke("i", "old", past).await.unwrap();
+    assert!(!store.is_revoked("i", "old").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_full_revocation_store_sweeps_expired_entries_then_refuses() {
+    let store = MemoryRevocations::with_capacity(2);
+    let long = SystemTime::now() + Duration::from_secs(60);
+    store
+        .revoke("i", "short", SystemTime::now() + Duration::from_millis(200))
+        .await
+        .unwrap();
+    store.revoke("i", "a", long).await.unwrap();
+    let full = store.revoke("i", "b", long).await.unwrap_err();
+    assert_eq!(full.kind(), auth_core::StoreErrorKind::Full);
+    assert!(full.to_string().contains("full"));
+    assert!(store.is_revoked("i", "short").await.unwrap());
+    assert!(store.is_revoked("i", "a").await.unwrap());
+    // Once "short" has expired (and a second has passed since the last
+    // sweep), its room is taken back.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    store.revoke("i", "b", long).await.unwrap();
+    assert!(store.is_revoked("i", "b").await.unwrap());
+    assert!(store.is_revoked("i", "a").await.unwrap());
 }
 
 #[tokio::test]

@@ -24,7 +24,8 @@ pub(crate) struct Verified {
     pub(crate) signing_input: Box<[u8]>,
     pub(crate) identity: Identity,
     pub(crate) exp: u64,
-    pub(crate) jti: Option<String>,
+    /// The issuer and `jti`, which revocations are keyed by.
+    pub(crate) jti: Option<(String, String)>,
     /// The revocation store's count when `jti` was last found not revoked
     /// ([`NOT_COUNTED`] if the store keeps no count).
     pub(crate) revocations_seen: AtomicU64,

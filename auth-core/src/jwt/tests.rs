@@ -37,6 +37,9 @@ fn access_claims(iss: &str) -> serde_json::Value {
     })
 }
 
+/// The issuer of [`one_issuer`] and of `setup`'s ES256 tokens.
+const A: &str = "https://a.example";
+
 fn rand_jti() -> u64 {
     use rand::RngCore;
     rand::rngs::OsRng.next_u64()
@@ -322,7 +325,7 @@ async fn cache_skips_signature_work_and_honours_revocation() {
         "one verification, then cache hits"
     );
     let jti = claims["jti"].as_str().unwrap();
-    jwt.revoke(jti, SystemTime::now() + Duration::from_secs(600))
+    jwt.revoke(A, jti, SystemTime::now() + Duration::from_secs(600))
         .await
         .unwrap();
     let err = check(&jwt, &t).await.unwrap_err();
@@ -348,15 +351,20 @@ struct Lookups {
 impl RevocationStore for Lookups {
     fn revoke<'a>(
         &'a self,
+        iss: &'a str,
         jti: &'a str,
         until: SystemTime,
     ) -> BoxFuture<'a, Result<(), crate::StoreError>> {
-        self.store.revoke(jti, until)
+        self.store.revoke(iss, jti, until)
     }
-    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, crate::StoreError>> {
+    fn is_revoked<'a>(
+        &'a self,
+        iss: &'a str,
+        jti: &'a str,
+    ) -> BoxFuture<'a, Result<bool, crate::StoreError>> {
         self.lookups
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.store.is_revoked(jti)
+        self.store.is_revoked(iss, jti)
     }
     fn revocations(&self) -> Option<u64> {
         if self.counted {
@@ -394,13 +402,13 @@ async fn cache_hits_look_up_revocations_only_after_one() {
     );
     // Another token is revoked: the next hit looks again, once.
     let until = SystemTime::now() + Duration::from_secs(600);
-    jwt.revoke("someone-else", until).await.unwrap();
+    jwt.revoke(A, "someone-else", until).await.unwrap();
     for _ in 0..5 {
         check(&jwt, &t).await.unwrap();
     }
     assert_eq!(lookups(), 2);
     // This one is revoked: refused from the cache.
-    jwt.revoke(claims["jti"].as_str().unwrap(), until)
+    jwt.revoke(A, claims["jti"].as_str().unwrap(), until)
         .await
         .unwrap();
     let err = check(&jwt, &t).await.unwrap_err();
@@ -419,6 +427,7 @@ async fn a_store_without_a_count_is_asked_on_every_hit() {
     }
     assert_eq!(store.lookups.load(std::sync::atomic::Ordering::Relaxed), 5);
     jwt.revoke(
+        A,
         claims["jti"].as_str().unwrap(),
         SystemTime::now() + Duration::from_secs(600),
     )
@@ -543,4 +552,73 @@ async fn audience_lists() {
     claims["aud"] = json!(["api", 7]);
     let err = check(&jwt, &es_token(&a, &claims)).await.unwrap_err();
     assert_eq!(err.reason(), "bad_claim_type");
+}
+
+#[tokio::test]
+async fn a_revocation_lasts_through_the_leeway_after_exp() {
+    let (jwt, a, _) = setup();
+    // Expired 10 s ago: still accepted within the 30 s leeway.
+    let mut claims = access_claims(A);
+    claims["exp"] = json!(now() - 10);
+    let t = es_token(&a, &claims);
+    check(&jwt, &t).await.unwrap();
+    let exp = UNIX_EPOCH + Duration::from_secs(now() - 10);
+    jwt.revoke(A, claims["jti"].as_str().unwrap(), exp)
+        .await
+        .unwrap();
+    let err = check(&jwt, &t).await.unwrap_err();
+    assert_eq!(err.kind(), AuthErrorKind::RevokedCredentials);
+}
+
+#[tokio::test]
+async fn revocations_are_keyed_by_issuer_and_jti() {
+    let (jwt, a, secret) = setup();
+    let es = access_claims(A);
+    let mut internal = es.clone();
+    internal["iss"] = json!("urn:internal");
+    let key = EncodingKey::from_secret(secret.expose()).unwrap();
+    let hs = sign(&internal, &header(Algorithm::HS256, "h1", "at+jwt"), &key);
+    let es = es_token(&a, &es);
+    check(&jwt, &es).await.unwrap();
+    check(&jwt, &hs).await.unwrap();
+    // The same jti, revoked at the internal issuer only.
+    let until = SystemTime::now() + Duration::from_secs(600);
+    jwt.revoke("urn:internal", internal["jti"].as_str().unwrap(), until)
+        .await
+        .unwrap();
+    assert_eq!(
+        check(&jwt, &hs).await.unwrap_err().kind(),
+        AuthErrorKind::RevokedCredentials
+    );
+    check(&jwt, &es).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_full_revocation_store_refuses_rather_than_forgets() {
+    let a = es256();
+    let store = Arc::new(MemoryRevocations::with_capacity(2));
+    let jwt = one_issuer(&a).revocations(store).build().unwrap();
+    let tokens: Vec<_> = (0..3).map(|_| access_claims(A)).collect();
+    let until = SystemTime::now() + Duration::from_secs(600);
+    for c in &tokens[..2] {
+        jwt.revoke(A, c["jti"].as_str().unwrap(), until)
+            .await
+            .unwrap();
+    }
+    let full = jwt
+        .revoke(A, tokens[2]["jti"].as_str().unwrap(), until)
+        .await
+        .unwrap_err();
+    assert_eq!(full.kind(), crate::StoreErrorKind::Full);
+    let refused = AuthError::from(full);
+    assert_eq!(refused.status(), 503);
+    // Nothing was evicted: both earlier revocations hold.
+    for c in &tokens[..2] {
+        let err = check(&jwt, &es_token(&a, c)).await.unwrap_err();
+        assert_eq!(err.kind(), AuthErrorKind::RevokedCredentials);
+    }
+    // Revoking one of them again is no new entry: fine.
+    jwt.revoke(A, tokens[0]["jti"].as_str().unwrap(), until)
+        .await
+        .unwrap();
 }

@@ -112,10 +112,22 @@ impl JwtAuthenticator {
             .and_then(|i| i.jwks.as_deref())
     }
 
-    /// Revokes the token with this `jti` until `until` (its `exp`): it is
-    /// refused from now on, even from the verified-token cache.
-    pub async fn revoke(&self, jti: &str, until: SystemTime) -> Result<(), crate::StoreError> {
-        self.inner.revocations.revoke(jti, until).await
+    /// Revokes the token `jti` of `issuer`, which expires at `exp`: it is
+    /// refused from now on, even from the verified-token cache, and the
+    /// revocation is kept until `exp` plus the clock leeway, as long as the
+    /// token could be accepted. Fails with
+    /// [`StoreErrorKind::Full`](crate::StoreErrorKind::Full) when the store
+    /// has no room (it never drops another revocation to make some).
+    pub async fn revoke(
+        &self,
+        issuer: &str,
+        jti: &str,
+        exp: SystemTime,
+    ) -> Result<(), crate::StoreError> {
+        let until = exp
+            .checked_add(Duration::from_secs(self.inner.leeway))
+            .unwrap_or(exp);
+        self.inner.revocations.revoke(issuer, jti, until).await
     }
 
     /// Verifies a token and returns the caller's identity.
@@ -149,14 +161,14 @@ impl JwtAuthenticator {
     /// published. (The cache itself never returns an entry past its `exp`;
     /// within the leeway after `exp` a token is verified afresh.)
     async fn still_valid(&self, hit: &Verified) -> Result<bool, AuthError> {
-        if let Some(jti) = &hit.jti {
+        if let Some((iss, jti)) = &hit.jti {
             let store = &self.inner.revocations;
             // Read before the lookup: a revocation landing after it changes
             // the count, and the next hit looks again.
             let count = store.revocations();
             let seen = hit.revocations_seen.load(Ordering::Acquire);
             if count.is_none_or(|c| c != seen) {
-                if store.is_revoked(jti).await? {
+                if store.is_revoked(iss, jti).await? {
                     return Err(refuse(
                         AuthErrorKind::RevokedCredentials,
                         ("token_revoked", "the token was revoked"),
@@ -231,10 +243,13 @@ impl JwtAuthenticator {
                 "the token lacks a required claim",
             )));
         }
-        let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .map(|jti| (head.iss.clone(), jti.to_owned()));
         let revocations_seen = inner.revocations.revocations().unwrap_or(NOT_COUNTED);
-        if let Some(jti) = &jti
-            && inner.revocations.is_revoked(jti).await?
+        if let Some((iss, jti)) = &jti
+            && inner.revocations.is_revoked(iss, jti).await?
         {
             return Err(refuse(
                 AuthErrorKind::RevokedCredentials,

@@ -1,5 +1,7 @@
 //! The in-process stores.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -130,64 +132,124 @@ mod keys {
     }
 }
 
-struct UntilGiven;
-
-impl Expiry<String, SystemTime> for UntilGiven {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        until: &SystemTime,
-        _at: Instant,
-    ) -> Option<Duration> {
-        Some(
-            until
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO),
-        )
-    }
+#[derive(Default)]
+struct Revoked {
+    until: HashMap<String, SystemTime>,
+    /// When expired entries were last swept out, to sweep a full table at
+    /// most once a second rather than on every refused revocation.
+    swept: Option<Instant>,
 }
 
-/// In-process revocations (moka, bounded), each kept until its token's
-/// `exp`.
+/// In-process revocations, each kept until the time it was given (the
+/// token's `exp` plus leeway), at most `capacity` at once (a million by
+/// default). When full, expired ones are dropped first; if none has expired
+/// a new revocation is refused with
+/// [`StoreErrorKind::Full`](crate::StoreErrorKind::Full): a revocation is
+/// never evicted to make room.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use auth_core::StoreErrorKind;
+/// use auth_core::store::{MemoryRevocations, RevocationStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryRevocations::with_capacity(1);
+/// let until = SystemTime::now() + Duration::from_secs(60);
+/// store.revoke("iss", "j-1", until).await.unwrap();
+/// let full = store.revoke("iss", "j-2", until).await.unwrap_err();
+/// assert_eq!(full.kind(), StoreErrorKind::Full);
+/// assert!(store.is_revoked("iss", "j-1").await.unwrap());
+/// // The same id from another issuer is another token.
+/// assert!(!store.is_revoked("other", "j-1").await.unwrap());
+/// # });
+/// ```
 pub struct MemoryRevocations {
-    revoked: moka::sync::Cache<String, SystemTime>,
+    revoked: RwLock<Revoked>,
+    capacity: usize,
     count: AtomicU64,
 }
 
 impl Default for MemoryRevocations {
     fn default() -> Self {
-        Self {
-            revoked: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .expire_after(UntilGiven)
-                .build(),
-            count: AtomicU64::new(0),
-        }
+        Self::with_capacity(1_000_000)
     }
 }
 
 impl MemoryRevocations {
-    /// An empty store.
+    /// An empty store holding up to a million revocations.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store holding up to `capacity` revocations.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            revoked: RwLock::new(Revoked::default()),
+            capacity,
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// `issuer` and `jti` in one key that no other pair maps to.
+    fn key(issuer: &str, jti: &str) -> String {
+        format!("{}:{issuer}{jti}", issuer.len())
+    }
+
+    fn revoke_now(&self, issuer: &str, jti: &str, until: SystemTime) -> Result<(), StoreError> {
+        let now = SystemTime::now();
+        if until <= now {
+            // Nothing left to refuse.
+            return Ok(());
+        }
+        let key = Self::key(issuer, jti);
+        // Each change is one insert or one retain: a poisoned lock leaves
+        // the table whole.
+        let mut table = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        if table.until.get(&key).is_some_and(|t| *t > now) {
+            return Ok(());
+        }
+        let full = |t: &Revoked| t.until.len() >= self.capacity && !t.until.contains_key(&key);
+        if full(&table)
+            && table
+                .swept
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            table.until.retain(|_, t| *t > now);
+            table.swept = Some(Instant::now());
+        }
+        if full(&table) {
+            return Err(StoreError::full("revocations (capacity reached)"));
+        }
+        table.until.insert(key, until);
+        self.count.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn is_revoked_now(&self, issuer: &str, jti: &str) -> bool {
+        let table = self.revoked.read().unwrap_or_else(|e| e.into_inner());
+        table
+            .until
+            .get(&Self::key(issuer, jti))
+            .is_some_and(|t| *t > SystemTime::now())
     }
 }
 
 impl RevocationStore for MemoryRevocations {
     fn revoke<'a>(
         &'a self,
+        issuer: &'a str,
         jti: &'a str,
         until: SystemTime,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let entry = self.revoked.entry_by_ref(jti).or_insert(until);
-        if entry.is_fresh() {
-            self.count.fetch_add(1, Ordering::AcqRel);
-        }
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(std::future::ready(self.revoke_now(issuer, jti, until)))
     }
 
-    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(std::future::ready(Ok(self.revoked.contains_key(jti))))
+    fn is_revoked<'a>(
+        &'a self,
+        issuer: &'a str,
+        jti: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.is_revoked_now(issuer, jti))))
     }
 
     fn revocations(&self) -> Option<u64> {

@@ -94,18 +94,29 @@ pub trait KeyStore: Send + Sync + 'static {
     }
 }
 
-/// Remembers revoked token ids (`jti`) until their tokens expire.
+/// Remembers revoked tokens, by issuer and token id (`iss`, `jti`), until
+/// they could no longer be accepted anyway.
+///
+/// A store must never drop a revocation before `until` to make room: when
+/// it is full, [`revoke`](Self::revoke) fails with
+/// [`StoreErrorKind::Full`](crate::StoreErrorKind::Full) (a 503 for the
+/// request that asked for it) instead.
 pub trait RevocationStore: Send + Sync + 'static {
-    /// Revokes `jti` until `until` (the token's `exp`); revoking it again
-    /// changes nothing (insert-if-absent).
+    /// Revokes the token `jti` of `issuer` until `until` (its `exp` plus the
+    /// clock leeway); revoking it again changes nothing (insert-if-absent).
     fn revoke<'a>(
         &'a self,
+        issuer: &'a str,
         jti: &'a str,
         until: SystemTime,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Whether `jti` is revoked.
-    fn is_revoked<'a>(&'a self, jti: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Whether the token `jti` of `issuer` is revoked.
+    fn is_revoked<'a>(
+        &'a self,
+        issuer: &'a str,
+        jti: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// A count of revocations so far, if this store can tell it without a
     /// round trip; `None` (the default) if it cannot.
@@ -123,7 +134,8 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let store = MemoryRevocations::new();
     /// let before = store.revocations();
-    /// store.revoke("j-1", SystemTime::now() + Duration::from_secs(60)).await.unwrap();
+    /// let until = SystemTime::now() + Duration::from_secs(60);
+    /// store.revoke("https://issuer.example", "j-1", until).await.unwrap();
     /// assert_ne!(store.revocations(), before);
     /// # });
     /// ```
