@@ -1,7 +1,9 @@
 //! The JWKS cache against a real JWKS server on 127.0.0.1: rotation through
 //! the unknown-`kid` refetch, no stampede from made-up `kid`s, keys kept when
 //! the server goes away, 503 when no key was ever loaded, no waiting for a
-//! slow server when the `kid` is known, discovery, skipped keys.
+//! slow server when the `kid` is known, discovery, skipped keys; https only
+//! (plain http to loopback by opt-in), redirects only within the origin, and
+//! cached tokens ended by a key replaced under its `kid` or removed.
 
 #![allow(
     clippy::unwrap_used,
@@ -29,19 +31,24 @@ use serde_json::json;
 const ISSUER: &str = "https://idp.test";
 
 struct Key {
-    kid: String,
+    kid: Option<String>,
     encoding: EncodingKey,
     jwk: Jwk,
 }
 
 fn key(kid: &str) -> Key {
+    key_named(Some(kid))
+}
+
+/// A key named `kid`, or without a `kid` in the JWKS and in its tokens.
+fn key_named(kid: Option<&str>) -> Key {
     let kp = rcgen::KeyPair::generate().unwrap();
     let encoding = EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).unwrap();
     let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).unwrap();
-    jwk.common.key_id = Some(kid.to_owned());
+    jwk.common.key_id = kid.map(str::to_owned);
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     Key {
-        kid: kid.to_owned(),
+        kid: kid.map(str::to_owned),
         encoding,
         jwk,
     }
@@ -50,7 +57,7 @@ fn key(kid: &str) -> Key {
 /// An RFC 9068 access token from `iss`, signed with `k`.
 fn token_from(iss: &str, k: &Key) -> String {
     let mut h = Header::new(Algorithm::ES256);
-    h.kid = Some(k.kid.clone());
+    h.kid = k.kid.clone();
     h.typ = Some("at+jwt".to_owned());
     let claims = json!({"iss": iss, "aud": "api", "sub": "u", "client_id": "c", "iat": now(),
                         "exp": now() + 600, "jti": format!("{}", rand::random::<u64>())});
@@ -66,6 +73,7 @@ fn remote(base: &str) -> JwtAuthenticator {
     authenticator(
         Issuer::new(ISSUER)
             .audience("api")
+            .allow_plain_http_loopback()
             .jwks_url(format!("{base}/jwks.json"))
             .jwks_config(fast_config()),
     )
@@ -207,6 +215,7 @@ async fn a_thousand_made_up_kids_cost_at_most_one_fetch() {
     let jwt = authenticator(
         Issuer::new(ISSUER)
             .audience("api")
+            .allow_plain_http_loopback()
             .jwks_url(format!("{base}/jwks.json")),
     );
     assert!(jwt.ready(Duration::from_secs(10)).await);
@@ -216,7 +225,7 @@ async fn a_thousand_made_up_kids_cost_at_most_one_fetch() {
     for i in 0..1000 {
         let guard = guard.clone();
         let t = token(&Key {
-            kid: format!("made-up-{i}-{}", rand::random::<u32>()),
+            kid: Some(format!("made-up-{i}-{}", rand::random::<u32>())),
             ..key("x")
         });
         tasks.spawn(async move { status(&guard, &t).await });
@@ -257,6 +266,7 @@ async fn never_loaded_is_a_503() {
     let jwt = authenticator(
         Issuer::new(ISSUER)
             .audience("api")
+            .allow_plain_http_loopback()
             .jwks_url(format!("http://127.0.0.1:{port}/jwks.json")),
     );
     let guard = Guard::builder(jwt).build().unwrap();
@@ -310,6 +320,7 @@ async fn discovery_and_skipped_keys_and_max_age() {
         .issuer(
             Issuer::new(base.clone())
                 .audience("api")
+                .allow_plain_http_loopback()
                 .discover()
                 .jwks_config(JwksConfig {
                     min_refresh: Duration::from_secs(1),
@@ -340,7 +351,12 @@ async fn metadata_for_another_issuer_is_refused() {
     idp.serve(&[&key("a")]);
     let (base, _stop) = start_idp(idp.clone()).await;
     *idp.issuer_in_metadata.lock().unwrap() = "https://someone-else.test".to_owned();
-    let jwt = authenticator(Issuer::new(base.clone()).audience("api").discover());
+    let jwt = authenticator(
+        Issuer::new(base.clone())
+            .audience("api")
+            .allow_plain_http_loopback()
+            .discover(),
+    );
     assert!(!jwt.ready(Duration::from_millis(1500)).await);
 }
 
@@ -352,7 +368,12 @@ async fn rfc8414_metadata_when_there_is_no_oidc_document() {
     idp.rfc8414_only.store(true, Ordering::SeqCst);
     let (base, _stop) = start_idp(idp.clone()).await;
     *idp.issuer_in_metadata.lock().unwrap() = base.clone();
-    let jwt = authenticator(Issuer::new(base.clone()).audience("api").discover());
+    let jwt = authenticator(
+        Issuer::new(base.clone())
+            .audience("api")
+            .allow_plain_http_loopback()
+            .discover(),
+    );
     assert!(
         jwt.ready(Duration::from_secs(10)).await,
         "keys found through RFC 8414 metadata"
@@ -360,4 +381,194 @@ async fn rfc8414_metadata_when_there_is_no_oidc_document() {
     let t = token_from(&base, &a);
     let guard = Guard::builder(jwt).build().unwrap();
     assert_eq!(status(&guard, &t).await, 200);
+}
+
+/// Starts a server that answers every request with a redirect to `to`
+/// (keeping the path), counting hits.
+async fn start_redirector(to: String, hits: Arc<AtomicU64>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new().fallback(move |uri: axum::http::Uri| {
+        let to = to.clone();
+        hits.fetch_add(1, Ordering::SeqCst);
+        async move { axum::response::Redirect::temporary(&format!("{to}{}", uri.path())) }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_origin_is_not_followed() {
+    let idp = Arc::new(Idp::default());
+    let a = key("a");
+    idp.serve(&[&a]);
+    let (elsewhere, _stop) = start_idp(idp.clone()).await;
+    let hops = Arc::new(AtomicU64::new(0));
+    // 127.0.0.1 on another port is another origin.
+    let redirector = start_redirector(elsewhere, hops.clone()).await;
+    let jwt = remote(&redirector);
+    assert!(!jwt.ready(Duration::from_millis(1500)).await);
+    assert!(hops.load(Ordering::SeqCst) >= 1, "the redirector was asked");
+    assert_eq!(
+        idp.hits.load(Ordering::SeqCst),
+        0,
+        "the other origin never was"
+    );
+    let guard = Guard::builder(jwt).build().unwrap();
+    assert_eq!(status(&guard, &token(&a)).await, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_within_the_origin_is_followed() {
+    let idp = Arc::new(Idp::default());
+    let a = key("a");
+    idp.serve(&[&a]);
+    // A server whose old JWKS path redirects to the new one.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let own = format!("http://{}", listener.local_addr().unwrap());
+    let body = idp.jwks.lock().unwrap().clone();
+    let app = Router::new()
+        .route(
+            "/old.json",
+            get(|| async { axum::response::Redirect::permanent("/jwks.json") }),
+        )
+        .route(
+            "/jwks.json",
+            get(move || {
+                let body = body.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let jwt = authenticator(
+        Issuer::new(ISSUER)
+            .audience("api")
+            .allow_plain_http_loopback()
+            .jwks_url(format!("{own}/old.json")),
+    );
+    assert!(jwt.ready(Duration::from_secs(10)).await);
+    let guard = Guard::builder(jwt).build().unwrap();
+    assert_eq!(status(&guard, &token(&a)).await, 200);
+}
+
+#[test]
+fn plain_http_is_refused_unless_allowed_and_loopback() {
+    let build = |url: &str, allow: bool| {
+        let mut issuer = Issuer::new(ISSUER).audience("api").jwks_url(url);
+        if allow {
+            issuer = issuer.allow_plain_http_loopback();
+        }
+        JwtAuthenticator::builder()
+            .issuer(issuer)
+            .build()
+            .map(|_| ())
+    };
+    let refused = build("http://127.0.0.1:1/jwks.json", false).unwrap_err();
+    assert!(
+        refused.to_string().contains("https is required"),
+        "{refused}"
+    );
+    let refused = build("http://192.0.2.1/jwks.json", true).unwrap_err();
+    assert!(refused.to_string().contains("loopback"), "{refused}");
+    // A name is not an address: it could resolve anywhere.
+    assert!(build("http://localhost:1/jwks.json", true).is_err());
+    assert!(build("ftp://127.0.0.1/jwks.json", true).is_err());
+    assert!(build("not a url", true).is_err());
+    assert!(build("http://127.0.0.1:1/jwks.json", true).is_ok());
+    assert!(build("http://127.8.9.10:1/jwks.json", true).is_ok());
+    assert!(build("http://[::1]:1/jwks.json", true).is_ok());
+    assert!(build("https://idp.test/jwks.json", false).is_ok());
+    // Discovery: the issuer is the URL.
+    let discover = |iss: &str| {
+        JwtAuthenticator::builder()
+            .issuer(Issuer::new(iss).audience("api").discover())
+            .build()
+            .map(|_| ())
+    };
+    assert!(discover("http://idp.test").is_err());
+    assert!(discover("https://idp.test").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovered_plain_http_jwks_uri_elsewhere_is_not_fetched() {
+    let idp = Arc::new(Idp::default());
+    idp.serve(&[&key("a")]);
+    let (base, _stop) = start_idp(idp.clone()).await;
+    *idp.issuer_in_metadata.lock().unwrap() = base.clone();
+    // The metadata names a JWKS on a non-loopback plain-http address.
+    *idp.jwks_base.lock().unwrap() = "http://192.0.2.1".to_owned();
+    let jwt = authenticator(
+        Issuer::new(base.clone())
+            .audience("api")
+            .allow_plain_http_loopback()
+            .discover(),
+    );
+    assert!(!jwt.ready(Duration::from_millis(1500)).await);
+    assert_eq!(idp.hits.load(Ordering::SeqCst), 0);
+}
+
+/// Verifies `token` once (cached), lets the IdP publish `then`, forces a
+/// refetch with an unknown `kid`, and returns the status of `token` again.
+async fn after_republishing(idp: &Idp, jwt: &JwtAuthenticator, token: &str, then: &[&Key]) -> u16 {
+    let guard = Guard::builder(jwt.clone()).build().unwrap();
+    assert_eq!(status(&guard, token).await, 200);
+    let checks = jwt.signature_checks();
+    assert_eq!(status(&guard, token).await, 200);
+    assert_eq!(jwt.signature_checks(), checks, "a cache hit");
+    idp.serve(then);
+    tokio::time::sleep(Duration::from_millis(250)).await; // past the cooldown
+    let fetches = jwt.jwks(ISSUER).unwrap().fetch_count();
+    assert_eq!(
+        status(&guard, &token_from(ISSUER, &key("nudge"))).await,
+        401
+    );
+    assert_eq!(jwt.jwks(ISSUER).unwrap().fetch_count(), fetches + 1);
+    status(&guard, token).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_replaced_under_the_same_kid_ends_its_cached_tokens() {
+    let idp = Arc::new(Idp::default());
+    let old = key("k");
+    idp.serve(&[&old]);
+    let (base, _stop) = start_idp(idp.clone()).await;
+    let jwt = remote(&base);
+    assert!(jwt.ready(Duration::from_secs(10)).await);
+    // Another key published as "k": the old key's tokens no longer verify.
+    let new = key("k");
+    assert_eq!(
+        after_republishing(&idp, &jwt, &token(&old), &[&new]).await,
+        401
+    );
+    let guard = Guard::builder(jwt.clone()).build().unwrap();
+    assert_eq!(status(&guard, &token(&new)).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kidless_key_removed_ends_its_cached_tokens() {
+    let idp = Arc::new(Idp::default());
+    let (unnamed, other) = (key_named(None), key_named(None));
+    idp.serve(&[&unnamed]);
+    let (base, _stop) = start_idp(idp.clone()).await;
+    let jwt = remote(&base);
+    assert!(jwt.ready(Duration::from_secs(10)).await);
+    assert_eq!(
+        after_republishing(&idp, &jwt, &token(&unnamed), &[&other]).await,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kidless_key_kept_keeps_its_cached_tokens() {
+    let idp = Arc::new(Idp::default());
+    let (unnamed, b) = (key_named(None), key("b"));
+    idp.serve(&[&unnamed]);
+    let (base, _stop) = start_idp(idp.clone()).await;
+    let jwt = remote(&base);
+    assert!(jwt.ready(Duration::from_secs(10)).await);
+    let t = token(&unnamed);
+    assert_eq!(
+        after_republishing(&idp, &jwt, &t, &[&unnamed, &b]).await,
+        200
+    );
 }

@@ -38,13 +38,16 @@ pub(crate) const NOT_COUNTED: u64 = u64::MAX;
 
 /// Where the key that verified a token came from.
 pub(crate) enum KeySource {
-    /// A configured key, or a JWKS key without a `kid`: nothing to re-check.
+    /// A configured key: nothing to re-check.
     Fixed,
-    /// The key `kid` of a JWKS, as of its `removals` count: while the
-    /// count is unchanged no key has left the set, so the key is still there.
+    /// A key of a JWKS (named `kid` in the token, or not), identified by its
+    /// thumbprint, as of the set's `removals` count: while the count is
+    /// unchanged no key has left the set or been replaced, so the key is
+    /// still there.
     Jwks {
         jwks: Arc<JwksCache>,
-        kid: String,
+        kid: Option<String>,
+        thumbprint: [u8; 32],
         removals: u64,
     },
 }
@@ -57,10 +60,13 @@ impl KeySource {
             Self::Jwks {
                 jwks,
                 kid,
+                thumbprint,
                 removals,
             } => {
                 jwks.removals() == *removals
-                    || jwks.current().is_some_and(|set| set.contains_kid(kid))
+                    || jwks
+                        .current()
+                        .is_some_and(|set| set.still_has(kid.as_deref(), thumbprint))
             }
         }
     }

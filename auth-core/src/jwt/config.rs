@@ -50,6 +50,7 @@ pub struct IssuerBuilder {
     roles_claim: Option<String>,
     jwks_config: JwksConfig,
     client: Option<reqwest::Client>,
+    plain_loopback: bool,
     static_sets: Vec<KeySet>,
     errors: Vec<ConfigError>,
 }
@@ -74,6 +75,7 @@ impl Issuer {
             roles_claim: None,
             jwks_config: JwksConfig::default(),
             client: None,
+            plain_loopback: false,
             static_sets: Vec::new(),
             errors: Vec::new(),
         }
@@ -132,14 +134,18 @@ impl IssuerBuilder {
         self
     }
 
-    /// Fetches keys from a JWKS URL, cached ([`JwksCache`]).
+    /// Fetches keys from a JWKS URL, cached ([`JwksCache`]). It must be
+    /// `https` (see [`allow_plain_http_loopback`](Self::allow_plain_http_loopback));
+    /// redirects are followed only within its origin.
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.source = Some(Source::Url(url.into()));
         self
     }
 
     /// Finds the JWKS URL in the issuer's metadata (OIDC discovery, then
-    /// RFC 8414), which must name this issuer.
+    /// RFC 8414), which must name this issuer. The issuer and the
+    /// `jwks_uri` it names must be `https`, as for
+    /// [`jwks_url`](Self::jwks_url).
     pub fn discover(mut self) -> Self {
         self.source = Some(Source::Discovery(self.issuer.clone()));
         self
@@ -193,7 +199,21 @@ impl IssuerBuilder {
         self
     }
 
+    /// Accepts `http://` JWKS and metadata URLs whose host is a loopback
+    /// address (`127.0.0.0/8`, `::1`, as IP literals): for tests and a
+    /// service fetching its own keys on one machine. Any other plain-http
+    /// URL is still refused, at build time (or, for a discovered
+    /// `jwks_uri`, when it is found): whoever is on the path could hand
+    /// out the keys.
+    pub fn allow_plain_http_loopback(mut self) -> Self {
+        self.plain_loopback = true;
+        self
+    }
+
     /// The HTTP client for JWKS and metadata (e.g. with a private CA).
+    /// Whatever its redirect policy, a response that came from another
+    /// origin than the URL asked for is refused; the default client does not
+    /// follow such redirects at all.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
         self
@@ -357,10 +377,19 @@ fn build_issuer(b: IssuerBuilder, leeway: Duration) -> Result<IssuerState, Confi
             "issuer without keys: give a key, a JWKS or a JWKS URL",
         ));
     }
+    if let Some(Source::Url(url) | Source::Discovery(url)) = &b.source {
+        super::jwks::fetchable(url, b.plain_loopback).map_err(ConfigError::invalid)?;
+    }
     let jwks = match b.source {
         Some(source) => Some(Arc::new(
-            JwksCache::start(source, algorithms.clone(), b.jwks_config, b.client)
-                .map_err(|e| ConfigError::io("JWKS fetcher thread", e))?,
+            JwksCache::start(
+                source,
+                algorithms.clone(),
+                b.jwks_config,
+                b.client,
+                b.plain_loopback,
+            )
+            .map_err(|e| ConfigError::io("JWKS fetcher thread", e))?,
         )),
         None => None,
     };
@@ -392,11 +421,16 @@ fn build_issuer(b: IssuerBuilder, leeway: Duration) -> Result<IssuerState, Confi
         } else {
             v.set_audience(&audience);
         }
+        // `exp` always, and `aud` whenever an audience is set: no
+        // `required_claims` list can make them optional (without `aud` in
+        // this list jsonwebtoken accepts a token that has none).
+        let audience_required = (!audience.is_empty()).then_some("aud");
         let spec: Vec<&str> = required
             .iter()
             .map(String::as_str)
             .filter(|c| ["exp", "nbf", "sub", "iss", "aud"].contains(c))
             .chain(["exp"])
+            .chain(audience_required)
             .collect();
         v.set_required_spec_claims(&spec);
         validations.insert(*alg, v);

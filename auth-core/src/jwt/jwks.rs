@@ -12,7 +12,10 @@
 //! - Keys that cannot verify are skipped without breaking the set.
 //!
 //! Only the configured URL is ever fetched: nothing in a token (`jku`, `x5u`,
-//! `kid`) chooses what is fetched.
+//! `kid`) chooses what is fetched. It must be `https`; plain `http` only to a
+//! loopback address, and only when the issuer allows it. Redirects are
+//! followed only within the URL's origin (so never from `https` to `http`),
+//! and a response from any other origin is refused.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,7 +74,50 @@ impl Default for JwksConfig {
     }
 }
 
+/// Whether `url` may be fetched for keys: `https`, or `http` to a
+/// loopback IP address when `plain_loopback` allows it. The reason if not.
+pub(crate) fn fetchable(url: &str, plain_loopback: bool) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("JWKS URL {url:?}: {e}"))?;
+    let loopback = || {
+        parsed
+            .host_str()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| ip.is_loopback())
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if plain_loopback && loopback() => Ok(parsed),
+        "http" if plain_loopback => Err(format!(
+            "JWKS URL {url:?}: plain http is allowed only to a loopback address"
+        )),
+        "http" => Err(format!(
+            "JWKS URL {url:?}: https is required (plain http lets anyone on the path hand out keys)"
+        )),
+        other => Err(format!("JWKS URL {url:?}: unsupported scheme {other:?}")),
+    }
+}
+
+/// Follows a redirect only within the origin first asked for (scheme, host
+/// and port), at most 5 times.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if same {
+            attempt.follow()
+        } else {
+            attempt.error("redirect to another origin refused")
+        }
+    })
+}
+
 struct Shared {
+    plain_loopback: bool,
     source: Source,
     allowed: Vec<Algorithm>,
     config: JwksConfig,
@@ -115,8 +161,10 @@ impl JwksCache {
         allowed: Vec<Algorithm>,
         config: JwksConfig,
         client: Option<reqwest::Client>,
+        plain_loopback: bool,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
+            plain_loopback,
             source,
             allowed,
             negative: moka::sync::Cache::builder()
@@ -238,7 +286,10 @@ async fn fetcher(
 ) {
     let client = match client {
         Some(c) => c,
-        None => match reqwest::Client::builder().build() {
+        None => match reqwest::Client::builder()
+            .redirect(same_origin_redirects())
+            .build()
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(target: "auth_core::jwks", error = %e, "cannot build the HTTP client");
@@ -269,7 +320,7 @@ async fn fetcher(
                 tracing::debug!(target: "auth_core::jwks", keys = set.len(), "JWKS loaded");
                 let set = Arc::new(set);
                 let old = shared.keys.send_replace(Some(Arc::clone(&set)));
-                if old.is_some_and(|old| set.lost_kid_of(&old)) {
+                if old.is_some_and(|old| set.lost_key_of(&old)) {
                     shared.removals.fetch_add(1, Ordering::AcqRel);
                 }
                 shared.negative.invalidate_all();
@@ -315,14 +366,21 @@ async fn get_limited(
     client: &reqwest::Client,
     url: &str,
     cfg: &JwksConfig,
+    plain_loopback: bool,
 ) -> Result<(Vec<u8>, Option<Duration>), String> {
+    let asked = fetchable(url, plain_loopback)?;
     let mut res = client
-        .get(url)
+        .get(asked.clone())
         .header(reqwest::header::ACCEPT, "application/json")
         .timeout(cfg.fetch_timeout)
         .send()
         .await
         .map_err(|e| format!("{url}: {e}"))?;
+    // A client of the caller's may follow redirects anywhere: what it
+    // ended at must still be the origin asked.
+    if res.url().origin() != asked.origin() {
+        return Err(format!("{url}: answered from another origin"));
+    }
     if !res.status().is_success() {
         return Err(format!("{url}: HTTP {}", res.status()));
     }
@@ -344,6 +402,7 @@ async fn discover(
     client: &reqwest::Client,
     issuer: &str,
     cfg: &JwksConfig,
+    plain_loopback: bool,
 ) -> Result<String, String> {
     let base = issuer.trim_end_matches('/');
     // OIDC discovery appends; RFC 8414 inserts the well-known part before the path.
@@ -358,7 +417,7 @@ async fn discover(
     }
     let mut last_err = String::new();
     for url in urls {
-        match get_limited(client, &url, cfg).await {
+        match get_limited(client, &url, cfg, plain_loopback).await {
             Ok((body, _)) => {
                 let meta: serde_json::Value =
                     serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
@@ -386,12 +445,14 @@ async fn fetch(
         (Source::Url(u), _) => u.clone(),
         (Source::Discovery(_), Some(u)) => u.clone(),
         (Source::Discovery(issuer), None) => {
-            let u = discover(client, issuer, &shared.config).await?;
+            let u = discover(client, issuer, &shared.config, shared.plain_loopback).await?;
+            // Checked here too, so that a refused one is not remembered.
+            fetchable(&u, shared.plain_loopback)?;
             *jwks_url = Some(u.clone());
             u
         }
     };
-    let (body, age) = get_limited(client, &url, &shared.config).await?;
+    let (body, age) = get_limited(client, &url, &shared.config, shared.plain_loopback).await?;
     let (set, skipped) = KeySet::from_jwks(&body, &shared.allowed)?;
     if skipped > 0 {
         tracing::debug!(target: "auth_core::jwks", skipped, "JWKS keys skipped (cannot verify an allowed algorithm)");

@@ -23,6 +23,21 @@ pub struct JwtKey {
     kid: Option<String>,
     algorithms: Vec<Algorithm>,
     key: DecodingKey,
+    /// What the key is, whatever it is called: a SHA-256 over its RFC 7638
+    /// thumbprint (JWKs), its PEM, or its secret (HMAC), so a key replaced
+    /// under the same `kid` is told apart. Never shown.
+    thumbprint: [u8; 32],
+}
+
+/// A domain-separated SHA-256 of `bytes`.
+fn fingerprint(kind: &[u8], bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"auth-stack key\0");
+    h.update(kind);
+    h.update(b"\0");
+    h.update(bytes);
+    h.finalize().into()
 }
 
 impl std::fmt::Debug for JwtKey {
@@ -78,6 +93,7 @@ impl JwtKey {
             kid: None,
             algorithms: vec![alg],
             key,
+            thumbprint: fingerprint(b"hmac", secret.expose()),
         })
     }
 
@@ -99,6 +115,7 @@ impl JwtKey {
             kid: None,
             algorithms: vec![alg],
             key,
+            thumbprint: fingerprint(b"pem", pem),
         })
     }
 
@@ -169,10 +186,17 @@ impl JwtKey {
                 "JWK kid (too long or not printable ASCII)",
             ));
         }
+        // RFC 7638 over the key's required members; a key type it does not
+        // cover falls back to the whole JWK.
+        let thumbprint = match jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256) {
+            Ok(t) => fingerprint(b"jwk", t.as_bytes()),
+            Err(_) => fingerprint(b"json", &serde_json::to_vec(jwk).unwrap_or_default()),
+        };
         Ok(Self {
             kid,
             algorithms,
             key,
+            thumbprint,
         })
     }
 
@@ -194,6 +218,10 @@ impl JwtKey {
 
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
         &self.key
+    }
+
+    pub(crate) fn thumbprint(&self) -> [u8; 32] {
+        self.thumbprint
     }
 }
 
@@ -267,9 +295,37 @@ impl KeySet {
         self.by_kid.contains_key(kid)
     }
 
-    /// Whether some `kid` of `before` is missing here.
-    pub(crate) fn lost_kid_of(&self, before: &KeySet) -> bool {
-        before.by_kid.keys().any(|k| !self.by_kid.contains_key(k))
+    /// Whether some key of `before` is missing here: a `kid` gone, a `kid`
+    /// now naming another key, or a key without `kid` gone.
+    pub(crate) fn lost_key_of(&self, before: &KeySet) -> bool {
+        let named_lost = before.by_kid.iter().any(|(kid, k)| {
+            self.by_kid
+                .get(kid)
+                .is_none_or(|now| now.thumbprint != k.thumbprint)
+        });
+        let unnamed_lost = before.unnamed.iter().any(|k| {
+            !self
+                .unnamed
+                .iter()
+                .any(|now| now.thumbprint == k.thumbprint)
+        });
+        named_lost || unnamed_lost
+    }
+
+    /// Whether the key with `thumbprint` is here: under `kid`, or, for a
+    /// token without one, anywhere.
+    pub(crate) fn still_has(&self, kid: Option<&str>, thumbprint: &[u8; 32]) -> bool {
+        match kid {
+            Some(kid) => self
+                .by_kid
+                .get(kid)
+                .is_some_and(|k| k.thumbprint == *thumbprint),
+            None => self
+                .by_kid
+                .values()
+                .chain(self.unnamed.iter())
+                .any(|k| k.thumbprint == *thumbprint),
+        }
     }
 
     /// Keys without a `kid` that may verify `alg`, then named ones if there
@@ -344,6 +400,69 @@ mod tests {
         assert_eq!(skipped, 5);
         assert!(KeySet::from_jwks(b"[]", &[Algorithm::ES256]).is_err());
         assert!(KeySet::from_jwks(b"{\"keys\":1}", &[Algorithm::ES256]).is_err());
+    }
+
+    fn ec_jwk(kid: Option<&str>, x: &str) -> serde_json::Value {
+        let mut v = serde_json::json!({"kty":"EC","crv":"P-256","alg":"ES256",
+            "x": x, "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        if let Some(k) = kid {
+            v["kid"] = kid.into();
+        }
+        v
+    }
+
+    fn set(keys: &[serde_json::Value]) -> KeySet {
+        let doc = serde_json::json!({ "keys": keys });
+        KeySet::from_jwks(doc.to_string().as_bytes(), &[Algorithm::ES256])
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn a_key_replaced_under_its_kid_or_a_kidless_key_removed_is_a_loss() {
+        // Two valid P-256 points would be needed to verify with them; for
+        // telling keys apart any x that parses will do.
+        let (x1, x2) = (
+            "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEA",
+        );
+        let before = set(&[ec_jwk(Some("a"), x1), ec_jwk(None, x2)]);
+        let same = set(&[ec_jwk(None, x2), ec_jwk(Some("a"), x1)]);
+        assert!(!same.lost_key_of(&before));
+        let replaced = set(&[ec_jwk(Some("a"), x2), ec_jwk(None, x2)]);
+        assert!(replaced.lost_key_of(&before), "kid a now names another key");
+        let unnamed_gone = set(&[ec_jwk(Some("a"), x1)]);
+        assert!(unnamed_gone.lost_key_of(&before));
+        let kid_gone = set(&[ec_jwk(None, x2)]);
+        assert!(kid_gone.lost_key_of(&before));
+        // A key added is no loss.
+        let more = set(&[
+            ec_jwk(Some("a"), x1),
+            ec_jwk(None, x2),
+            ec_jwk(Some("b"), x2),
+        ]);
+        assert!(!more.lost_key_of(&before));
+
+        let a1 = before.get("a").unwrap().thumbprint();
+        assert!(before.still_has(Some("a"), &a1));
+        assert!(!replaced.still_has(Some("a"), &a1));
+        assert!(!before.still_has(Some("b"), &a1));
+        let unnamed = before.unnamed[0].thumbprint();
+        assert!(before.still_has(None, &unnamed));
+        assert!(!unnamed_gone.still_has(None, &unnamed));
+        assert!(before.still_has(None, &a1), "a kid-less token, a named key");
+    }
+
+    #[test]
+    fn thumbprints_follow_the_key_not_its_name() {
+        let x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+        let a = set(&[ec_jwk(Some("a"), x)]).get("a").unwrap().thumbprint();
+        let b = set(&[ec_jwk(Some("b"), x)]).get("b").unwrap().thumbprint();
+        assert_eq!(a, b);
+        let s1 = JwtKey::hmac(&Secret::new(vec![1; 32]), Algorithm::HS256).unwrap();
+        let s2 = JwtKey::hmac(&Secret::new(vec![2; 32]), Algorithm::HS256).unwrap();
+        assert_ne!(s1.thumbprint(), s2.thumbprint());
+        assert!(!format!("{s1:?}").contains("thumbprint"));
     }
 
     #[test]

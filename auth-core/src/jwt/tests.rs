@@ -622,3 +622,29 @@ async fn a_full_revocation_store_refuses_rather_than_forgets() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn required_claims_cannot_make_the_audience_optional() {
+    let a = es256();
+    let jwt = JwtAuthenticator::builder()
+        .issuer(
+            Issuer::new(A)
+                .audience("api")
+                .required_claims(["iss", "exp", "sub"])
+                .key(
+                    JwtKey::from_pem(a.public_pem.as_bytes(), Algorithm::ES256)
+                        .unwrap()
+                        .with_kid("a1"),
+                ),
+        )
+        .build()
+        .unwrap();
+    let mut claims = access_claims(A);
+    check(&jwt, &es_token(&a, &claims)).await.unwrap();
+    claims.as_object_mut().unwrap().remove("aud");
+    let err = check(&jwt, &es_token(&a, &claims)).await.unwrap_err();
+    assert_eq!(err.status(), 401);
+    claims["aud"] = json!("another-service");
+    let err = check(&jwt, &es_token(&a, &claims)).await.unwrap_err();
+    assert_eq!(err.status(), 401);
+}

@@ -204,7 +204,7 @@ impl JwtAuthenticator {
                 "the token's algorithm is not allowed",
             )));
         }
-        let (candidates, key_source) = self.keys_for(issuer, head.kid.as_deref(), head.alg).await?;
+        let (candidates, from_jwks) = self.keys_for(issuer, head.kid.as_deref(), head.alg).await?;
         let validation = issuer
             .validations
             .get(&head.alg)
@@ -212,20 +212,31 @@ impl JwtAuthenticator {
         let text = std::str::from_utf8(token)
             .map_err(|_| invalid(("malformed_jwt", "the token is not a well-formed JWT")))?;
         let mut last_err = invalid(("unknown_kid", "no key of the issuer matches the token"));
-        let mut claims = None;
+        let mut verified = None;
         for key in &candidates {
             inner
                 .signature_checks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match jsonwebtoken::decode::<Claims>(text, key.decoding_key(), validation) {
                 Ok(data) => {
-                    claims = Some(data.claims);
+                    verified = Some((data.claims, key));
                     break;
                 }
                 Err(e) => last_err = map_jwt_error(&e),
             }
         }
-        let claims = claims.ok_or(last_err)?;
+        let (claims, key) = verified.ok_or(last_err)?;
+        // A cache hit re-checks that this very key (by thumbprint) is still
+        // published under the token's `kid`.
+        let key_source = match from_jwks {
+            Some((jwks, removals)) => KeySource::Jwks {
+                jwks,
+                kid: head.kid.clone(),
+                thumbprint: key.thumbprint(),
+                removals,
+            },
+            None => KeySource::Fixed,
+        };
         let now = unix_now();
         if claims
             .get("iat")
@@ -282,7 +293,7 @@ impl JwtAuthenticator {
         issuer: &IssuerState,
         kid: Option<&str>,
         alg: Algorithm,
-    ) -> Result<(Vec<Arc<JwtKey>>, KeySource), AuthError> {
+    ) -> Result<(Vec<Arc<JwtKey>>, Option<(Arc<JwksCache>, u64)>), AuthError> {
         let unknown = || invalid(("unknown_kid", "no key of the issuer matches the token"));
         let mismatch = || {
             invalid((
@@ -309,10 +320,10 @@ impl JwtAuthenticator {
         if kid.is_some_and(|k| issuer.static_keys.contains_kid(k))
             || (kid.is_none() && !issuer.static_keys.candidates(alg).is_empty())
         {
-            return Ok((pick(&issuer.static_keys)?, KeySource::Fixed));
+            return Ok((pick(&issuer.static_keys)?, None));
         }
         let Some(jwks) = &issuer.jwks else {
-            return Ok((pick(&issuer.static_keys)?, KeySource::Fixed));
+            return Ok((pick(&issuer.static_keys)?, None));
         };
         // Read before the keys: a key that leaves the set while this token
         // is verified is then noticed on the first cache hit.
@@ -320,15 +331,7 @@ impl JwtAuthenticator {
         match jwks.lookup(kid).await {
             Lookup::Keys(set) => {
                 let keys = pick(&set)?;
-                let source = match kid {
-                    Some(kid) => KeySource::Jwks {
-                        jwks: Arc::clone(jwks),
-                        kid: kid.to_owned(),
-                        removals,
-                    },
-                    None => KeySource::Fixed,
-                };
-                Ok((keys, source))
+                Ok((keys, Some((Arc::clone(jwks), removals))))
             }
             Lookup::UnknownKid => Err(unknown()),
             Lookup::Unavailable => Err(AuthError::new(AuthErrorKind::Unavailable)

@@ -257,6 +257,17 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, DemoError> {
     Ok(l)
 }
 
+/// Where the demo reaches its own listener at `addr`: the loopback address
+/// when it listens on every address.
+fn loopback_of(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
+}
+
 /// Starts the demo in the background and returns once both listeners are
 /// bound. Installs no log subscriber (the binary does).
 pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
@@ -300,8 +311,12 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
             Issuer::new(state.credentials.issuer.clone())
                 .audience(AUDIENCE)
                 .algorithms([Algorithm::ES256, Algorithm::RS256])
+                // Its own keys, from its own plain listener: allowed only
+                // because that is a loopback address.
+                .allow_plain_http_loopback()
                 .jwks_url(format!(
-                    "http://{http_addr}{}",
+                    "http://{}{}",
+                    loopback_of(http_addr),
                     state.credentials.jwt.jwks_uri
                 )),
         )
