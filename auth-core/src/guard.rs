@@ -144,6 +144,18 @@ impl GuardBuilder {
         if !self.scope_challenge.is_valid() {
             return Err(ConfigError::invalid("scope challenge"));
         }
+        // What the authenticator offers, on a plain and on a TLS listener,
+        // must be sendable: checked now rather than dropped per request.
+        let mut offered = Vec::new();
+        for tls in [false, true] {
+            let head = crate::request::SimpleRequest::get("/").tls(tls);
+            self.authenticator.challenges(&head, &mut offered);
+        }
+        if offered.iter().any(|c| !c.is_valid()) {
+            return Err(ConfigError::invalid(
+                "a challenge an authenticator offers (scheme, param names and values must be visible ASCII)",
+            ));
+        }
         let mut named = Vec::new();
         self.authenticator.credential_headers(&mut named);
         let mut credential_headers = vec![AUTHORIZATION];
@@ -524,6 +536,55 @@ mod tests {
         assert!(Guard::builder(Named::new()).realm("").build().is_err());
         let bad_scope = Guard::builder(Named::new()).scope_challenge(Challenge::new("A B"));
         assert!(bad_scope.build().is_err());
+    }
+
+    #[test]
+    fn realms_and_offered_challenges_are_visible_ascii_checked_at_build() {
+        for bad in ["d\u{e9}mo", "a\u{7f}", "tab\there", "\u{202e}evil", ""] {
+            let b = Guard::builder(Named::new()).realm(bad);
+            assert!(b.build().is_err(), "{bad:?}");
+        }
+        assert!(
+            Guard::builder(Named::new())
+                .realm("my demo (v2)")
+                .build()
+                .is_ok()
+        );
+
+        /// Offers a challenge whose param cannot be sent, on TLS only.
+        struct OffersBad;
+        impl Authenticator for OffersBad {
+            fn recognise(&self, _: &AuthRequest<'_>) -> Option<Specificity> {
+                None
+            }
+            fn authenticate<'a>(
+                &'a self,
+                _: &'a AuthRequest<'a>,
+            ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+                Box::pin(async { Err(AuthError::new(AuthErrorKind::MissingCredentials)) })
+            }
+            fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
+                if head.is_tls() {
+                    out.push(Challenge::new("Toy").with_param("hint", "caf\u{e9}"));
+                }
+            }
+        }
+        let err = Guard::builder(OffersBad).build().unwrap_err();
+        assert!(err.to_string().contains("challenge"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_scope_that_cannot_be_sent_is_left_out_of_the_challenge() {
+        let g = guard().with_policy(Policy::all_scopes(["r\u{e9}ports", "ok"]));
+        let req = SimpleRequest::get("/").header("x-name", "alice");
+        let r = g.check(&req).await.unwrap_err();
+        assert_eq!(r.status(), 403);
+        for c in www(&r) {
+            assert!(
+                c.bytes().all(|b| b == b' ' || b.is_ascii_graphic()),
+                "{c:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -207,6 +207,8 @@ impl Rejection {
             | AuthErrorKind::RateLimited
             | AuthErrorKind::Unavailable => own(),
         };
+        // An extra param (a required scope) that cannot be sent is dropped.
+        extra.retain(|(_, v)| valid_param_value(v));
         let mut headers = Vec::with_capacity(chosen.len() + 3);
         for c in chosen {
             // A challenge a method built that cannot be sent as a header
@@ -292,8 +294,11 @@ pub fn push_quoted(out: &mut String, value: &str) {
 }
 
 /// Whether `realm` can be sent in a challenge: printable, no control characters.
+/// A realm is sent as a quoted string in every challenge: visible ASCII
+/// and spaces only, so that no header value is ever refused by the HTTP
+/// stack (a non-ASCII byte made actix-web answer 500).
 pub(crate) fn valid_realm(realm: &str) -> bool {
-    !realm.is_empty() && realm.chars().all(|c| !c.is_control())
+    !realm.is_empty() && valid_param_value(realm)
 }
 
 fn problem_type(kind: AuthErrorKind) -> &'static str {
