@@ -97,8 +97,9 @@ impl<'a> Credential<'a> {
     /// header names; `authorization` is always looked at).
     ///
     /// Refuses with `InvalidRequest` (400) a credential in the query string,
-    /// a credential header sent twice, two credential headers at once, or
-    /// one longer than [`MAX_CREDENTIAL_LEN`];
+    /// a credential header sent twice, or two credential headers at once;
+    /// refuses with `InvalidCredentials` (401) a credential longer than
+    /// [`MAX_CREDENTIAL_LEN`];
     /// refuses with `InvalidCredentials` (401) a bearer token outside the
     /// RFC 6750 syntax.
     pub fn from_head<S: AsRef<str>>(
@@ -142,11 +143,24 @@ impl<'a> Credential<'a> {
                 HeaderOnce::Once(v) => found = Some((name, v)),
             }
         }
-        if found.is_some_and(|(_, v)| v.len() > MAX_CREDENTIAL_LEN) {
-            return Err(invalid_request(
-                "credential_too_long",
-                "the credential header is longer than any credential accepted here",
-            ));
+        if let Some((name, value)) = found.filter(|(_, v)| v.len() > MAX_CREDENTIAL_LEN) {
+            // A wrong credential (401), not a malformed request: a bearer
+            // token gets RFC 6750's `invalid_token`, anything else the
+            // challenges offered here.
+            let bearer = name == AUTHORIZATION
+                && value.trim_ascii_start().len() > 7
+                && value
+                    .trim_ascii_start()
+                    .get(..7)
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "));
+            let err = AuthError::new(AuthErrorKind::InvalidCredentials)
+                .with_reason("credential_too_long")
+                .with_detail("the credential is longer than any credential accepted here");
+            return Err(if bearer {
+                err.with_challenge(Challenge::bearer_error("invalid_token"))
+            } else {
+                err
+            });
         }
         match found {
             None => Ok(Self::None),
@@ -422,10 +436,18 @@ mod tests {
         assert!(parse(&auth(&at)).is_ok());
         let over = format!("{at}a");
         let err = parse(&auth(&over)).unwrap_err();
-        assert_eq!((err.status(), err.reason()), (400, "credential_too_long"));
+        assert_eq!((err.status(), err.reason()), (401, "credential_too_long"));
+        assert_eq!(
+            err.challenge(),
+            Some(&Challenge::bearer_error("invalid_token"))
+        );
+        let basic = format!("Basic {}", "Q".repeat(MAX_CREDENTIAL_LEN));
+        let err = parse(&auth(&basic)).unwrap_err();
+        assert_eq!((err.status(), err.reason()), (401, "credential_too_long"));
+        assert_eq!(err.challenge(), None, "the challenges offered answer it");
         let key = SimpleRequest::get("/").header("x-api-key", "k".repeat(MAX_CREDENTIAL_LEN + 1));
         let err = parse(&key).unwrap_err();
-        assert_eq!((err.status(), err.reason()), (400, "credential_too_long"));
+        assert_eq!((err.status(), err.reason()), (401, "credential_too_long"));
         let key = SimpleRequest::get("/").header("x-api-key", "k".repeat(MAX_CREDENTIAL_LEN));
         assert!(parse(&key).is_ok());
     }

@@ -98,18 +98,96 @@ async fn file_key_store_keeps_the_contract_and_the_file() {
     let path = dir.path().join("keys.json");
     let store = FileKeyStore::open(&path).unwrap();
     key_store_contract(&store).await;
+    let listed = store.list().await.unwrap();
+    drop(store);
     let on_disk = FileKeyStore::open(&path).unwrap();
     assert_eq!(
         on_disk.list().await.unwrap(),
-        store.list().await.unwrap(),
+        listed,
         "flushed changes are on disk"
     );
+    // Only the file and its lock are left: no temporary file.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["keys.json", "keys.json.lock"]);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_never_undo_each_others_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    // Two processes of one service, as far as the file can tell.
+    let a = FileKeyStore::open(&path).unwrap();
+    let b = FileKeyStore::open(&path).unwrap();
+    let (h1, r1) = record("one").await;
+    let (h2, r2) = record("two").await;
+    assert!(a.insert_if_absent(h1, r1.clone()).await.unwrap());
+    a.flush().await.unwrap();
+    // b issues its own key: its write keeps a's.
+    assert!(b.insert_if_absent(h2, r2.clone()).await.unwrap());
+    b.flush().await.unwrap();
+    // a revokes its key; b then touches the same key from its stale copy
+    // (last_used_at): b's write must not undo the revocation.
+    let mut revoked = r1.clone();
+    revoked.revoked_at = Some(1_000);
+    assert!(a.compare_and_set(&h1, &r1, revoked).await.unwrap());
+    a.flush().await.unwrap();
+    let stale = b.get(&h1).await.unwrap().expect("b took in a's key");
+    let mut used = (*stale).clone();
+    used.last_used_at = Some(2_000);
+    assert!(b.compare_and_set(&h1, &stale, used).await.unwrap());
+    b.flush().await.unwrap();
+    let now = b.get(&h1).await.unwrap().unwrap();
+    assert_eq!(
+        (now.revoked_at, now.last_used_at),
+        (Some(1_000), Some(2_000)),
+        "both changes kept, in b's memory"
+    );
+    drop((a, b));
+    let fresh = FileKeyStore::open(&path).unwrap();
+    let on_disk = fresh.get(&h1).await.unwrap().unwrap();
+    assert_eq!(
+        (on_disk.revoked_at, on_disk.last_used_at),
+        (Some(1_000), Some(2_000))
+    );
+    assert!(fresh.get(&h2).await.unwrap().is_some());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let lock = std::fs::metadata(dir.path().join("keys.json.lock")).unwrap();
+        assert_eq!(lock.permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_by_another_writer_reaches_a_store_that_does_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    let (h, r) = record("k").await;
+    let a = FileKeyStore::open(&path).unwrap();
+    assert!(a.insert_if_absent(h, r.clone()).await.unwrap());
+    a.flush().await.unwrap();
+    let reader = FileKeyStore::open(&path).unwrap();
+    assert!(reader.get(&h).await.unwrap().unwrap().revoked_at.is_none());
+    let mut revoked = r.clone();
+    revoked.revoked_at = Some(7);
+    assert!(a.compare_and_set(&h, &r, revoked).await.unwrap());
+    a.flush().await.unwrap();
+    let deadline = std::time::Instant::now() + auth_core::store::RELOAD_EVERY * 4;
+    while reader.get(&h).await.unwrap().unwrap().revoked_at.is_none() {
+        assert!(std::time::Instant::now() < deadline, "never reloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(reader.writes(), 0, "taken in without writing");
 }
 
 #[tokio::test]

@@ -877,9 +877,15 @@ mod tests {
             let err = a.authenticate(&AuthRequest::new(&req, &cred)).await;
             assert_eq!(err.unwrap_err().reason(), "credential_too_long");
         }
-        // Past the cap on every credential: 400 before Basic reads it.
+        // Past the cap on every credential: refused before Basic reads it,
+        // with the challenges offered.
         let huge = basic(&"u".repeat(100_000), "p");
-        assert_eq!(g.check(&huge).await.unwrap_err().status(), 400);
+        let r = g.check(&huge).await.unwrap_err();
+        assert_eq!(r.status(), 401);
+        assert!(
+            r.header_values("www-authenticate")
+                .any(|c| c.starts_with("Basic "))
+        );
         assert_eq!(a.verification_count(), 0);
         assert_eq!(a.inner.cache.entry_count(), 0);
     }

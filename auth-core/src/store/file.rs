@@ -17,13 +17,21 @@ use crate::error::{ConfigError, StoreError};
 /// A key store kept in a JSON file of hashes and metadata.
 ///
 /// Lookups and changes are served from memory at once; a writer thread of
-/// the store's own then rewrites the file (to a temporary file, synced, then
-/// renamed over it), folding changes that arrive while it writes into the
+/// the store's own then rewrites the file (to a temporary file created
+/// exclusively with mode 0600, synced, then renamed over it, and the
+/// directory synced), folding changes that arrive while it writes into the
 /// next write. No request waits on the disk: a key's `last_used_at` is
 /// written in the background, while [`ApiKeys`](crate::api_key::ApiKeys)
 /// waits through [`KeyStore::flush`] after issuing, revoking or rotating a
-/// key, so those are durable when they return. Meant for a single process;
-/// shared stores for several are planned.
+/// key, so those are durable when they return.
+///
+/// Several stores on one file (processes of one service) never undo each
+/// other's changes: each write holds an exclusive lock on `<file>.lock`,
+/// reads the file first and folds in what another writer put there (keys
+/// it issued; its revocations, expiries and `last_used_at`, the more
+/// restrictive value winning), then writes. The file is also re-read every
+/// [`RELOAD_EVERY`] when it changed, so a key revoked by another process is
+/// refused here within that time. Redis-backed stores are planned.
 ///
 /// ```
 /// use auth_core::api_key::{ApiKeys, Environment, NewKey, Pepper};
@@ -42,6 +50,7 @@ pub struct FileKeyStore {
     memory: Arc<MemoryKeyStore>,
     writer: Arc<Writer>,
     written: watch::Receiver<Written>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What the writer thread is asked for.
@@ -79,25 +88,40 @@ struct FileEntry {
     record: KeyRecord,
 }
 
+/// How often a [`FileKeyStore`] looks whether another writer changed its
+/// file.
+pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads the file, if there is one.
+fn read_file(path: &Path) -> Result<Option<FileFormat>, ConfigError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let file: FileFormat = serde_json::from_slice(&bytes)
+                .map_err(|e| ConfigError::parse(path.display().to_string(), e))?;
+            if file.version != 1 {
+                return Err(ConfigError::invalid("key store file version"));
+            }
+            Ok(Some(file))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ConfigError::io(path.display().to_string(), e)),
+    }
+}
+
+/// The file's modification time, to tell whether it changed.
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 impl FileKeyStore {
     /// Opens `path`, or starts an empty store there if it does not exist,
     /// and starts its writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref().to_path_buf();
+        let lock = open_lock(&path)?;
         let memory = Arc::new(MemoryKeyStore::new());
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: FileFormat = serde_json::from_slice(&bytes)
-                    .map_err(|e| ConfigError::parse(path.display().to_string(), e))?;
-                if file.version != 1 {
-                    return Err(ConfigError::invalid("key store file version"));
-                }
-                for e in file.keys {
-                    memory.insert_now(e.hash, e.record);
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ConfigError::io(path.display().to_string(), e)),
+        for e in read_file(&path)?.map(|f| f.keys).unwrap_or_default() {
+            memory.insert_now(e.hash, e.record);
         }
         let writer = Arc::new(Writer {
             state: Mutex::new(Wanted::default()),
@@ -106,14 +130,15 @@ impl FileKeyStore {
         });
         let (tx, written) = watch::channel(Written::default());
         let (m, w) = (memory.clone(), writer.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("auth-key-store".to_owned())
-            .spawn(move || write_loop(&m, &w, &path, &tx))
+            .spawn(move || write_loop(&m, &w, &path, &lock, &tx))
             .map_err(|e| ConfigError::io("key store writer thread", e))?;
         Ok(Self {
             memory,
             writer,
             written,
+            thread: Some(thread),
         })
     }
 
@@ -138,26 +163,85 @@ impl Writer {
 
 impl Drop for FileKeyStore {
     fn drop(&mut self) {
-        // The writer finishes what is pending, then stops.
+        // The writer finishes what is pending, then stops; waited for, so
+        // that the file holds every change once the store is gone.
         self.writer.lock().closed = true;
         self.writer.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
-fn write_loop(memory: &MemoryKeyStore, writer: &Writer, path: &Path, tx: &watch::Sender<Written>) {
+/// Opens `<path>.lock` (created 0600), which writers lock in turn.
+fn open_lock(path: &Path) -> Result<std::fs::File, ConfigError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    let lock_path = path.with_file_name(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&lock_path)
+        .map_err(|e| ConfigError::io(lock_path.display().to_string(), e))
+}
+
+/// Folds what another writer put in the file into `memory`. Under the lock.
+fn merge_from_file(memory: &MemoryKeyStore, path: &Path) -> std::io::Result<()> {
+    let file = read_file(path).map_err(std::io::Error::other)?;
+    for e in file.map(|f| f.keys).unwrap_or_default() {
+        memory.merge_now(e.hash, e.record);
+    }
+    Ok(())
+}
+
+fn write_loop(
+    memory: &MemoryKeyStore,
+    writer: &Writer,
+    path: &Path,
+    lock: &std::fs::File,
+    tx: &watch::Sender<Written>,
+) {
     let mut done = 0;
+    let mut seen = modified(path);
     loop {
         let target = {
             let mut wanted = writer.lock();
             while wanted.generation == done && !wanted.closed {
-                wanted = writer.wake.wait(wanted).unwrap_or_else(|e| e.into_inner());
+                let (next, waited) = writer
+                    .wake
+                    .wait_timeout(wanted, RELOAD_EVERY)
+                    .unwrap_or_else(|e| e.into_inner());
+                wanted = next;
+                if waited.timed_out() && wanted.generation == done && modified(path) != seen {
+                    drop(wanted);
+                    // Another writer changed the file: take in its changes.
+                    let reloaded = lock
+                        .lock()
+                        .and_then(|()| {
+                            seen = modified(path);
+                            merge_from_file(memory, path)
+                        })
+                        .and(lock.unlock());
+                    if let Err(e) = reloaded {
+                        tracing::warn!(target: "auth_core", path = %path.display(), error = %e, "cannot reload the key store");
+                    }
+                    wanted = writer.lock();
+                }
             }
             if wanted.generation == done {
                 return;
             }
             wanted.generation
         };
-        let error = match write_file(memory, path) {
+        let result = lock.lock().and_then(|()| {
+            let written = merge_from_file(memory, path).and_then(|()| write_file(memory, path));
+            seen = modified(path);
+            written
+        });
+        let _ = lock.unlock();
+        let error = match result {
             Ok(()) => {
                 writer.writes.fetch_add(1, Ordering::AcqRel);
                 None
@@ -189,18 +273,32 @@ fn write_file(memory: &MemoryKeyStore, path: &Path) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(&FileFormat { version: 1, keys })?;
     let tmp = temp_path(path);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // Exclusively: never through a file or link someone put there.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(&tmp)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let written = file
+        .write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    // The rename itself is durable once the directory is synced.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
+/// `<file>.<random>.tmp` beside the file.
 fn temp_path(path: &Path) -> PathBuf {
+    use rand::RngCore as _;
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
+    name.push(format!(".{:016x}.tmp", rand::rngs::OsRng.next_u64()));
     path.with_file_name(name)
 }
 

@@ -64,6 +64,36 @@ mod keys {
             true
         }
 
+        /// Folds in `record` as another writer of the same file has it:
+        /// a record not known here is added; for one known, the more
+        /// restrictive of the two wins (revoked if either is, the earlier
+        /// expiry and revocation, the later `last_used_at`). `true` if
+        /// anything changed here.
+        pub(in crate::store) fn merge_now(&self, hash: KeyHash, record: KeyRecord) -> bool {
+            let mut t = self.write();
+            let Some(slot) = t.by_hash.get_mut(&hash) else {
+                drop(t);
+                return self.insert_now(hash, record);
+            };
+            if slot.id != record.id {
+                return false;
+            }
+            let earlier = |a: Option<u64>, b: Option<u64>| match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            let mut merged = (**slot).clone();
+            merged.revoked_at = earlier(slot.revoked_at, record.revoked_at);
+            merged.expires_at = earlier(slot.expires_at, record.expires_at);
+            merged.last_used_at = slot.last_used_at.max(record.last_used_at);
+            merged.replaced_by = slot.replaced_by.clone().or(record.replaced_by);
+            if merged == **slot {
+                return false;
+            }
+            *slot = Arc::new(merged.fresh());
+            true
+        }
+
         /// [`KeyStore::compare_and_set`], answered at once.
         pub(in crate::store) fn compare_and_set_now(
             &self,

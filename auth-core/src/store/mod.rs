@@ -43,7 +43,7 @@ use crate::error::StoreError;
 #[cfg(feature = "api-key")]
 pub use crate::api_key::{KeyHash, KeyRecord};
 #[cfg(feature = "api-key")]
-pub use file::FileKeyStore;
+pub use file::{FileKeyStore, RELOAD_EVERY};
 #[cfg(feature = "api-key")]
 pub use memory::MemoryKeyStore;
 pub use memory::{MemoryCounters, MemoryRevocations};
