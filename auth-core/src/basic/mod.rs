@@ -309,6 +309,10 @@ impl BasicAuthenticatorBuilder {
                     .max_capacity(10_000)
                     .time_to_live(self.cache_ttl)
                     .build(),
+                refused: moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(self.cache_ttl)
+                    .build(),
                 cache_ttl: self.cache_ttl,
                 cache_mac: crate::mac::keyed(&cache_key),
                 lockout,
@@ -333,6 +337,10 @@ struct Inner {
     users: HashMap<String, Arc<BasicUser>>,
     dummy_hash: String,
     cache: moka::future::Cache<[u8; 32], Identity>,
+    /// Pairs whose check failed, by the same MAC, for as long as successes
+    /// are remembered: the same wrong pair again costs no hashing (it still
+    /// counts towards the lockout).
+    refused: moka::sync::Cache<[u8; 32], ()>,
     cache_ttl: Duration,
     cache_mac: Hmac<Sha256>,
     lockout: Lockout,
@@ -515,16 +523,31 @@ impl Authenticator for BasicAuthenticator {
             );
             let user = pair.user.clone();
             if self.inner.cache_ttl.is_zero() {
-                self.counted(attempt, user, pair.password).await
-            } else {
-                // Concurrent requests with the same credential share one
-                // counted verification; only successes are cached.
-                self.inner
-                    .cache
-                    .try_get_with(key, self.counted(attempt, user, pair.password))
-                    .await
-                    .map_err(|e| (*e).clone())
+                return self.counted(attempt, user, pair.password).await;
             }
+            // The same wrong pair again: refused from memory, not hashed,
+            // but counted as a failure like any other.
+            if self.inner.refused.contains_key(&key) {
+                if let Some(left) = self.inner.lockout.begin(&attempt).await? {
+                    return Err(locked(left));
+                }
+                return Err(wrong_credentials("wrong_credentials"));
+            }
+            // Concurrent requests with the same credential share one
+            // counted verification.
+            let result = self
+                .inner
+                .cache
+                .try_get_with(key, self.counted(attempt, user, pair.password))
+                .await
+                .map_err(|e| (*e).clone());
+            if result
+                .as_ref()
+                .is_err_and(|e| e.kind() == AuthErrorKind::InvalidCredentials)
+            {
+                self.inner.refused.insert(key, ());
+            }
+            result
         })
     }
 
@@ -702,11 +725,37 @@ mod tests {
             assert!(id.has_scope("s"));
         }
         assert_eq!(a.verification_count(), 1);
-        // A different credential is a different entry; wrong ones are never cached.
+        // A different credential is a different entry; a wrong one is
+        // checked once, then refused from memory, still counted.
         for _ in 0..3 {
-            assert!(g.check(&basic("alice", "nope")).await.is_err());
+            let r = g.check(&basic("alice", "nope")).await.unwrap_err();
+            assert_eq!(r.status(), 401);
         }
-        assert_eq!(a.verification_count(), 4);
+        assert_eq!(a.verification_count(), 2);
+        let attempt = a.inner.lockout.attempt("alice", None);
+        assert!(
+            a.inner
+                .lockout
+                .locked_for(&attempt)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Another wrong one is checked; the right one still passes.
+        assert!(g.check(&basic("alice", "nope2")).await.is_err());
+        assert_eq!(a.verification_count(), 3);
+        assert!(g.check(&basic("alice", "pw")).await.is_ok());
+        assert_eq!(a.verification_count(), 3, "still cached");
+        // The fifth failure (three of them from memory) locks alice.
+        assert_eq!(
+            g.check(&basic("alice", "nope")).await.unwrap_err().status(),
+            401
+        );
+        assert_eq!(
+            g.check(&basic("alice", "nope")).await.unwrap_err().status(),
+            429
+        );
+        assert_eq!(a.verification_count(), 3);
     }
 
     #[tokio::test]
@@ -908,7 +957,8 @@ mod tests {
         // Alice, elsewhere, logs in.
         let r = g.check(&from(basic("alice", "pw"), "198.51.100.1")).await;
         assert_eq!(r.unwrap().into_identity().unwrap().subject(), "alice");
-        assert_eq!(a.verification_count(), 4);
+        // One check of "bad" (its repeats came from memory), one of "pw".
+        assert_eq!(a.verification_count(), 2);
     }
 
     #[tokio::test]
