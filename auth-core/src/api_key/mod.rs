@@ -347,6 +347,14 @@ impl ApiKeys {
                 .with_detail("the API key was revoked"));
         }
         let now = unix_now();
+        // A stored expiry past year 9999 is no date this system issues: a
+        // corrupt or forged record, refused like a bad token.
+        if record.expires_at.is_some_and(|e| e > MAX_STORED_TIME) {
+            return Err(invalid(
+                "time_out_of_range",
+                "the API key's record holds a time out of range",
+            ));
+        }
         if record.expires_at.is_some_and(|e| e <= now) {
             let (reason, detail) = if record.replaced_by.is_some() {
                 (
@@ -390,6 +398,9 @@ impl std::fmt::Debug for ApiKeys {
             .finish_non_exhaustive()
     }
 }
+
+/// 9999-12-31T23:59:59Z, the last time a stored record may hold.
+const MAX_STORED_TIME: u64 = 253_402_300_799;
 
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -548,6 +559,25 @@ mod tests {
         let r = guard.check(&bearer(key.expose())).await.unwrap_err();
         assert_eq!(r.status(), 401);
         assert!(!keys.revoke("nope").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_stored_expiry_past_year_9999_is_refused() {
+        let (keys, guard) = setup().await;
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
+        let (last, _) = keys
+            .issue(NewKey::new("o", Environment::Live).expires_at(at(MAX_STORED_TIME)))
+            .await
+            .unwrap();
+        assert!(guard.check(&bearer(last.expose())).await.is_ok());
+        let (past, _) = keys
+            .issue(NewKey::new("o", Environment::Live).expires_at(at(MAX_STORED_TIME + 1)))
+            .await
+            .unwrap();
+        let r = guard.check(&bearer(past.expose())).await.unwrap_err();
+        assert_eq!(r.status(), 401);
+        let www: Vec<_> = r.header_values("www-authenticate").collect();
+        assert!(www.iter().any(|c| c.contains("invalid_token")), "{www:?}");
     }
 
     #[tokio::test]
