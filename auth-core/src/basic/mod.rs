@@ -90,7 +90,7 @@ pub fn hash_password(password: &str) -> Result<String, ConfigError> {
 }
 
 /// Whether argon2id `params` meet OWASP's Password Storage Cheat Sheet
-/// minimum: 47 MiB with 1 pass, 19 MiB with 2, 12 MiB with 3, 9 MiB with 4,
+/// minimum: 46 MiB (47,104 KiB) with 1 pass, 19 MiB with 2, 12 MiB with 3, 9 MiB with 4,
 /// or 7 MiB with 5 or more (parallelism 1 or more in each).
 ///
 /// ```
