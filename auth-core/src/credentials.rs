@@ -148,7 +148,6 @@ impl<'a> Credential<'a> {
             // token gets RFC 6750's `invalid_token`, anything else the
             // challenges offered here.
             let bearer = name == AUTHORIZATION
-                && value.trim_ascii_start().len() > 7
                 && value
                     .trim_ascii_start()
                     .get(..7)

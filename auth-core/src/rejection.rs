@@ -213,7 +213,9 @@ impl Rejection {
         for c in chosen {
             // A challenge a method built that cannot be sent as a header
             // field is left out rather than sent broken.
-            if c.is_valid() {
+            // A realm that cannot be sent (a guard checks its own at build;
+            // this function is public) leaves every challenge out.
+            if c.is_valid() && valid_realm(realm) {
                 headers.push(("www-authenticate", c.render(realm, &extra)));
             } else {
                 tracing::warn!(target: "auth_core", scheme = c.scheme(), "a challenge that cannot be sent was left out");

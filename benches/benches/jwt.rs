@@ -301,7 +301,12 @@ fn jwt_breakdown(c: &mut Criterion) {
         b.iter(|| jsonwebtoken9::decode::<Value>(black_box(&token), &decoding9, &validation9));
     });
     group.bench_function("revocation_lookup", |b| {
-        b.iter(|| rt.block_on(revocations.is_revoked(black_box("bench-jti-1"))));
+        b.iter(|| {
+            rt.block_on(revocations.is_revoked(
+                black_box("https://issuer.example"),
+                black_box("bench-jti-1"),
+            ))
+        });
     });
     group.bench_function("identity_build", |b| {
         b.iter_batched(|| claims.clone(), identity_from, BatchSize::SmallInput);

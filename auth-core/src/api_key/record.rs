@@ -21,7 +21,8 @@ impl KeyHash {
 
     /// Parses lower- or upper-case hex.
     pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 64 {
+        // Hex digits only: `from_str_radix` would also take a `+` sign.
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let mut out = [0u8; 32];

@@ -257,7 +257,9 @@ impl BasicAuthenticatorBuilder {
     /// [`MAX_USER_LEN`] and duplicate user names.
     pub fn build(self) -> Result<BasicAuthenticator, ConfigError> {
         let mut users = HashMap::new();
-        let mut strongest = Params::default();
+        // The users' own parameters, never a default beside them: a dummy
+        // slower (or faster) than every user's hash tells who exists.
+        let mut strongest: Option<Params> = None;
         for user in self.users {
             let hash = PasswordHash::new(&user.password_hash)
                 .map_err(|_| ConfigError::invalid("password hash (not a PHC string)"))?;
@@ -271,8 +273,15 @@ impl BasicAuthenticatorBuilder {
                     "password hash (argon2id parameters below OWASP's minimum)",
                 ));
             }
-            if cost(&params) > cost(&strongest) {
-                strongest = params;
+            match &strongest {
+                Some(s) if s == &params => {}
+                Some(s) => {
+                    tracing::warn!(target: "auth_core", "Basic users hashed with different argon2 parameters: unknown users are checked with the costliest, so users with cheaper ones answer faster than unknown users; rehash them");
+                    if cost(&params) > cost(s) {
+                        strongest = Some(params);
+                    }
+                }
+                None => strongest = Some(params),
             }
             if user.username.len() > MAX_USER_LEN {
                 return Err(ConfigError::invalid("Basic user name too long"));
@@ -288,10 +297,14 @@ impl BasicAuthenticatorBuilder {
         // slowest known one.
         let mut random = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut random);
-        let dummy_hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, strongest)
-            .hash_password(&random, &SaltString::generate(&mut OsRng))
-            .map(|h| h.to_string())
-            .map_err(|_| ConfigError::invalid("password hashing"))?;
+        let dummy_hash = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            strongest.unwrap_or_default(),
+        )
+        .hash_password(&random, &SaltString::generate(&mut OsRng))
+        .map(|h| h.to_string())
+        .map_err(|_| ConfigError::invalid("password hashing"))?;
         let mut cache_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut cache_key);
         let mut lockout = match self.lockout {
@@ -893,6 +906,13 @@ mod tests {
         let p = Params::try_from(&dummy).unwrap();
         assert_eq!((p.m_cost(), p.t_cost()), (47_104, 1));
         assert_eq!(dummy.algorithm, Algorithm::Argon2id.ident());
+        // One set cheaper than the default: that set, not the default.
+        let cheap = BasicAuthenticator::builder()
+            .user(BasicUser::new("a", hash_with(7_168, 5)))
+            .build()
+            .unwrap();
+        let p = Params::try_from(&PasswordHash::new(&cheap.inner.dummy_hash).unwrap()).unwrap();
+        assert_eq!((p.m_cost(), p.t_cost()), (7_168, 5));
         // No user: the default (OWASP's 19 MiB, 2 passes).
         let none = BasicAuthenticator::builder().build().unwrap();
         let p = Params::try_from(&PasswordHash::new(&none.inner.dummy_hash).unwrap()).unwrap();

@@ -406,7 +406,7 @@ mod tests {
         let mut v = serde_json::json!({"kty":"EC","crv":"P-256","alg":"ES256",
             "x": x, "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
         if let Some(k) = kid {
-            v["kid"] = kid.into();
+            v["kid"] = k.into();
         }
         v
     }
