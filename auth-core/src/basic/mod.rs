@@ -906,6 +906,19 @@ mod tests {
         let p = Params::try_from(&dummy).unwrap();
         assert_eq!((p.m_cost(), p.t_cost()), (47_104, 1));
         assert_eq!(dummy.algorithm, Algorithm::Argon2id.ident());
+        // Costliest by memory × passes: 9 MiB × 6 over 46 MiB × 1; the
+        // first of two that cost the same.
+        let dummy_params = |users: &[(u32, u32)]| {
+            let mut b = BasicAuthenticator::builder();
+            for (i, (m, t)) in users.iter().enumerate() {
+                b = b.user(BasicUser::new(format!("u{i}"), hash_with(*m, *t)));
+            }
+            let a = b.build().unwrap();
+            let p = Params::try_from(&PasswordHash::new(&a.inner.dummy_hash).unwrap()).unwrap();
+            (p.m_cost(), p.t_cost())
+        };
+        assert_eq!(dummy_params(&[(47_104, 1), (9_216, 6)]), (9_216, 6));
+        assert_eq!(dummy_params(&[(19_456, 2), (9_728, 4)]), (19_456, 2));
         // One set cheaper than the default: that set, not the default.
         let cheap = BasicAuthenticator::builder()
             .user(BasicUser::new("a", hash_with(7_168, 5)))
