@@ -317,6 +317,11 @@ mod tests {
     #[tokio::test]
     async fn the_ceiling_is_never_below_the_client_limit() {
         let l = Lockout::new(4, Duration::from_secs(60)).per_user_ceiling(1);
+        let shown = format!("{l:?}");
+        assert!(
+            shown.contains("max_failures: 4, per_user_ceiling: 4"),
+            "{shown}"
+        );
         let a = l.attempt("u", ip("192.0.2.1"));
         for _ in 0..4 {
             assert!(l.begin(&a).await.unwrap().is_none());
