@@ -58,7 +58,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use hmac::Hmac;
 use rand::RngCore;
@@ -333,6 +333,7 @@ impl BasicAuthenticatorBuilder {
                 allow_plaintext: self.allow_plaintext,
                 verifications: AtomicU64::new(0),
                 hashing: Arc::new(tokio::sync::Semaphore::new(self.max_hashes)),
+                memory: std::sync::Mutex::new(Vec::new()),
                 #[cfg(test)]
                 running: tests::Running::default(),
             }),
@@ -361,8 +362,44 @@ struct Inner {
     allow_plaintext: bool,
     verifications: AtomicU64,
     hashing: Arc<tokio::sync::Semaphore>,
+    /// argon2 working memory, one buffer per check running at most.
+    memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
     #[cfg(test)]
     running: tests::Running,
+}
+
+/// Checks `password` against the argon2id PHC string `phc`, in `blocks`
+/// (grown to the hash's memory size when smaller); the output is compared
+/// in constant time.
+fn verify_into(phc: &str, password: &[u8], blocks: &mut Vec<argon2::Block>) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let version = hash
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .unwrap_or(Version::V0x13);
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let need = params.block_count();
+    if blocks.len() < need {
+        blocks.resize(need, argon2::Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
+    argon2
+        .hash_password_into_with_memory(password, salt, &mut out, blocks.as_mut_slice())
+        .is_ok()
+        && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
 impl BasicAuthenticator {
@@ -434,13 +471,22 @@ impl BasicAuthenticator {
             let phc = found
                 .as_ref()
                 .map_or(inner.dummy_hash.as_str(), |u| u.password_hash.as_str());
-            let ok = PasswordHash::new(phc)
-                .map(|h| {
-                    Argon2::default()
-                        .verify_password(password.expose(), &h)
-                        .is_ok()
-                })
-                .unwrap_or(false);
+            // argon2's working memory (19 MiB by default) comes from a pool
+            // of at most one buffer per hashing permit, reused: allocated
+            // afresh per check, glibc kept up to one per malloc arena, about
+            // 600 MiB after a flood.
+            let mut blocks = inner
+                .memory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_default();
+            let ok = verify_into(phc, password.expose(), &mut blocks);
+            inner
+                .memory
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(blocks);
             // An unknown user never passes, whatever the dummy hash says.
             found.filter(|_| ok)
         };
@@ -656,6 +702,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn pooled_verification_agrees_with_argon2s_own() {
+        use argon2::PasswordVerifier as _;
+        let mut blocks = Vec::new();
+        for (m, t) in [(19_456, 2), (7_168, 5), (47_104, 1)] {
+            let phc = hash_with(m, t);
+            let parsed = PasswordHash::new(&phc).unwrap();
+            for pw in [&b"pw"[..], b"pW", b"", b"pw "] {
+                let theirs = Argon2::default().verify_password(pw, &parsed).is_ok();
+                assert_eq!(
+                    verify_into(&phc, pw, &mut blocks),
+                    theirs,
+                    "m={m} t={t} {pw:?}"
+                );
+            }
+            assert_eq!(blocks.len(), (m as usize).max(blocks.len()));
+        }
+        // Memory grows to the largest hash and is reused, never shrunk.
+        assert_eq!(blocks.len(), 47_104);
+        assert!(!verify_into("not a hash", b"pw", &mut blocks));
+        assert!(!verify_into(
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ",
+            b"pw",
+            &mut blocks
+        ));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn at_most_the_permits_hash_at_once() {
         let a = BasicAuthenticator::builder()
@@ -670,6 +743,9 @@ mod tests {
         assert!(got.iter().all(|s| [401, 503].contains(s)), "{got:?}");
         assert!(a.inner.running.peak.load(Ordering::SeqCst) <= 2);
         assert!(a.verification_count() >= 1);
+        // Working memory: at most one buffer per permit, kept for reuse.
+        let pooled = a.inner.memory.lock().unwrap().len();
+        assert!((1..=2).contains(&pooled), "{pooled} buffers");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
