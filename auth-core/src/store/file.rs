@@ -108,9 +108,18 @@ fn read_file(path: &Path) -> Result<Option<FileFormat>, ConfigError> {
     }
 }
 
-/// The file's modification time, to tell whether it changed.
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells one version of the file from the next: each write renames a
+/// new file over it, so its inode changes even when two writes share a
+/// modification time (a coarse clock tick).
+type Version = Option<(u64, std::time::SystemTime)>;
+
+fn version(path: &Path) -> Version {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = meta.len();
+    Some((inode, meta.modified().ok()?))
 }
 
 impl FileKeyStore {
@@ -119,6 +128,8 @@ impl FileKeyStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref().to_path_buf();
         let lock = open_lock(&path)?;
+        // Taken before the read: a change after it is always seen.
+        let seen = version(&path);
         let memory = Arc::new(MemoryKeyStore::new());
         for e in read_file(&path)?.map(|f| f.keys).unwrap_or_default() {
             memory.insert_now(e.hash, e.record);
@@ -132,7 +143,7 @@ impl FileKeyStore {
         let (m, w) = (memory.clone(), writer.clone());
         let thread = std::thread::Builder::new()
             .name("auth-key-store".to_owned())
-            .spawn(move || write_loop(&m, &w, &path, &lock, &tx))
+            .spawn(move || write_loop(&m, &w, &path, &lock, seen, &tx))
             .map_err(|e| ConfigError::io("key store writer thread", e))?;
         Ok(Self {
             memory,
@@ -201,10 +212,10 @@ fn write_loop(
     writer: &Writer,
     path: &Path,
     lock: &std::fs::File,
+    mut seen: Version,
     tx: &watch::Sender<Written>,
 ) {
     let mut done = 0;
-    let mut seen = modified(path);
     loop {
         let target = {
             let mut wanted = writer.lock();
@@ -214,13 +225,13 @@ fn write_loop(
                     .wait_timeout(wanted, RELOAD_EVERY)
                     .unwrap_or_else(|e| e.into_inner());
                 wanted = next;
-                if waited.timed_out() && wanted.generation == done && modified(path) != seen {
+                if waited.timed_out() && wanted.generation == done && version(path) != seen {
                     drop(wanted);
                     // Another writer changed the file: take in its changes.
                     let reloaded = lock
                         .lock()
                         .and_then(|()| {
-                            seen = modified(path);
+                            seen = version(path);
                             merge_from_file(memory, path)
                         })
                         .and(lock.unlock());
@@ -237,7 +248,7 @@ fn write_loop(
         };
         let result = lock.lock().and_then(|()| {
             let written = merge_from_file(memory, path).and_then(|()| write_file(memory, path));
-            seen = modified(path);
+            seen = version(path);
             written
         });
         let _ = lock.unlock();
