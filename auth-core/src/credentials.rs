@@ -147,11 +147,8 @@ impl<'a> Credential<'a> {
             // A wrong credential (401), not a malformed request: a bearer
             // token gets RFC 6750's `invalid_token`, anything else the
             // challenges offered here.
-            let bearer = name == AUTHORIZATION
-                && value
-                    .trim_ascii_start()
-                    .get(..7)
-                    .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "));
+            let bearer =
+                name == AUTHORIZATION && split_scheme(value).0.eq_ignore_ascii_case(b"bearer");
             let err = AuthError::new(AuthErrorKind::InvalidCredentials)
                 .with_reason("credential_too_long")
                 .with_detail("the credential is longer than any credential accepted here");
@@ -209,15 +206,20 @@ fn invalid_request(reason: &'static str, detail: &'static str) -> AuthError {
         .with_detail(detail)
 }
 
-fn parse_authorization(value: &[u8]) -> Result<Authorization<'_>, AuthError> {
+/// `Authorization`'s scheme and the rest, split at the first space.
+fn split_scheme(value: &[u8]) -> (&[u8], &[u8]) {
     let value = value.trim_ascii();
-    let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+    match value.iter().position(|b| *b == b' ') {
         Some(i) => (
             value.get(..i).unwrap_or_default(),
             value.get(i + 1..).unwrap_or_default().trim_ascii_start(),
         ),
         None => (value, &b""[..]),
-    };
+    }
+}
+
+fn parse_authorization(value: &[u8]) -> Result<Authorization<'_>, AuthError> {
+    let (scheme, rest) = split_scheme(value);
     if scheme.is_empty() || !scheme.iter().all(is_tchar) {
         return Err(invalid_request(
             "malformed_authorization",
@@ -436,6 +438,13 @@ mod tests {
         let over = format!("{at}a");
         let err = parse(&auth(&over)).unwrap_err();
         assert_eq!((err.status(), err.reason()), (401, "credential_too_long"));
+        assert_eq!(
+            err.challenge(),
+            Some(&Challenge::bearer_error("invalid_token"))
+        );
+        // The scheme is read as the parser reads it: any case, any spacing.
+        let spaced = format!("  bEaReR   {}", "a".repeat(MAX_CREDENTIAL_LEN));
+        let err = parse(&auth(&spaced)).unwrap_err();
         assert_eq!(
             err.challenge(),
             Some(&Challenge::bearer_error("invalid_token"))

@@ -209,13 +209,14 @@ impl Rejection {
         };
         // An extra param (a required scope) that cannot be sent is dropped.
         extra.retain(|(_, v)| valid_param_value(v));
+        // A realm that cannot be sent (a guard checks its own at build;
+        // this function is public) leaves every challenge out, checked once.
+        let realm_ok = valid_realm(realm);
         let mut headers = Vec::with_capacity(chosen.len() + 3);
         for c in chosen {
             // A challenge a method built that cannot be sent as a header
             // field is left out rather than sent broken.
-            // A realm that cannot be sent (a guard checks its own at build;
-            // this function is public) leaves every challenge out.
-            if c.is_valid() && valid_realm(realm) {
+            if realm_ok && c.is_valid() {
                 headers.push(("www-authenticate", c.render(realm, &extra)));
             } else {
                 tracing::warn!(target: "auth_core", scheme = c.scheme(), "a challenge that cannot be sent was left out");
