@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of auth-stack. Installs what the tests need when it is
-# missing (curl, openssl, python3-venv: Debian packages; PyJWT into .venv),
+# missing (curl, openssl, python3-venv: Debian packages; PyJWT and grpcio
+# into .venv),
 # then runs:
 #   - every unit, integration and doc test of the workspace (the conformance
 #     suite starts the demo on axum and on actix-web, over HTTP and TLS);
@@ -22,12 +23,13 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
 fi
 
-# PyJWT, to mint tokens with a client nobody here wrote.
-if ! .venv/bin/python -c 'import jwt, cryptography' >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing PyJWT into .venv" >&2
-  rm -rf .venv
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'pyjwt[crypto]>=2.8,<3'
+# Clients nobody here wrote: PyJWT mints tokens, grpcio (with grpcio-tools
+# for the stubs) calls the gRPC example.
+if ! .venv/bin/python -c 'import jwt, cryptography, grpc, grpc_tools' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing PyJWT and grpcio into .venv" >&2
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check \
+    'pyjwt[crypto]>=2.8,<3' 'grpcio>=1.60,<2' 'grpcio-tools>=1.60,<2'
 fi
 
 cargo test --workspace --locked

@@ -37,7 +37,7 @@ use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::identity::Identity;
 use crate::limits::{Limit, ResponseHeaders};
 use crate::policy::Policy;
-use crate::rejection::{Challenge, Rejection, valid_realm};
+use crate::rejection::{Challenge, Rejection, RenderRejection, Rendered, valid_realm};
 use crate::request::RequestHead;
 
 /// Authentication, a policy and limits. Cheap to clone (one reference
@@ -65,6 +65,7 @@ struct Shared {
     sensitive_headers: Vec<&'static str>,
     scope_challenge: Challenge,
     allowed_level: tracing::Level,
+    renderer: Option<Arc<dyn RenderRejection>>,
 }
 
 /// What the guard allowed: the caller (none for an allowed anonymous
@@ -104,9 +105,17 @@ pub struct GuardBuilder {
     limits: Vec<Arc<dyn Limit>>,
     scope_challenge: Challenge,
     allowed_level: tracing::Level,
+    renderer: Option<Arc<dyn RenderRejection>>,
 }
 
 impl GuardBuilder {
+    /// Renders refusals in the application's own format (see
+    /// [`RenderRejection`]); by default they carry an RFC 9457 problem body.
+    pub fn render_rejections(mut self, renderer: impl RenderRejection) -> Self {
+        self.renderer = Some(Arc::new(renderer));
+        self
+    }
+
     /// The realm named in challenges (default `"api"`).
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
@@ -173,6 +182,7 @@ impl GuardBuilder {
                     sensitive_headers,
                     scope_challenge: self.scope_challenge,
                     allowed_level: self.allowed_level,
+                    renderer: self.renderer,
                 }),
                 policy: None,
                 anonymous: false,
@@ -207,6 +217,7 @@ impl Guard {
             limits: Vec::new(),
             scope_challenge: Challenge::bearer(),
             allowed_level: tracing::Level::INFO,
+            renderer: None,
         }
     }
 
@@ -324,11 +335,21 @@ impl Guard {
         let mut offered: Vec<Challenge> = Vec::with_capacity(3);
         let shared = &self.inner.shared;
         shared.authenticator.challenges(head, &mut offered);
-        if err.kind() == AuthErrorKind::InsufficientScope && err.challenge().is_none() {
-            let err = err.clone().with_challenge(shared.scope_challenge.clone());
-            return Rejection::from_error(&err, &shared.realm, &offered);
+        let rejection =
+            if err.kind() == AuthErrorKind::InsufficientScope && err.challenge().is_none() {
+                let err = err.clone().with_challenge(shared.scope_challenge.clone());
+                Rejection::from_error(&err, &shared.realm, &offered)
+            } else {
+                Rejection::from_error(err, &shared.realm, &offered)
+            };
+        match shared
+            .renderer
+            .as_ref()
+            .and_then(|r| r.render(&rejection, head))
+        {
+            Some(Rendered { content_type, body }) => rejection.with_body(&content_type, body),
+            None => rejection,
         }
-        Rejection::from_error(err, &shared.realm, &offered)
     }
 
     async fn decide(&self, head: &dyn RequestHead) -> Result<Decision, Refused> {

@@ -31,6 +31,6 @@ pub use error::{
 pub use guard::{Decision, Guard, GuardBuilder};
 pub use identity::{AuthMethod, Claims, Identity};
 pub use policy::Policy;
-pub use rejection::{Challenge, Rejection};
+pub use rejection::{Challenge, Rejection, RenderRejection, Rendered};
 pub use request::{HeaderOnce, RequestHead, SimpleRequest, TrustedProxies};
 pub use secret::{Secret, SecretRef};

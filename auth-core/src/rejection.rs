@@ -53,6 +53,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{AuthError, AuthErrorKind};
+use crate::request::RequestHead;
 
 /// The header that carries API keys outside `Authorization`.
 pub const API_KEY_HEADER: &str = "X-API-Key";
@@ -154,7 +155,9 @@ fn valid_param_value(v: &str) -> bool {
 /// A refusal, ready for an adapter to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
+    kind: AuthErrorKind,
     status: u16,
+    detail: &'static str,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
 }
@@ -241,10 +244,64 @@ impl Rejection {
         // Serialising a struct of strings and an integer cannot fail.
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         Self {
+            kind,
             status,
+            detail: err.detail(),
             headers,
             body,
         }
+    }
+
+    /// What kind of refusal this is.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The problem's short, fixed title (e.g. `Authentication required`).
+    pub fn title(&self) -> &'static str {
+        title(self.kind)
+    }
+
+    /// The problem's fixed explanation; it never contains request content.
+    pub fn detail(&self) -> &'static str {
+        self.detail
+    }
+
+    /// The problem type URI (e.g. `urn:auth-stack:problem:missing-credentials`).
+    pub fn problem_type(&self) -> &'static str {
+        problem_type(self.kind)
+    }
+
+    /// The same refusal with its body and `Content-Type` replaced; the
+    /// status, challenges, `Cache-Control` and `Retry-After` stay. A
+    /// content type that cannot be sent as a header value (control
+    /// characters, non-ASCII) leaves the rejection unchanged.
+    ///
+    /// ```
+    /// use auth_core::{AuthError, AuthErrorKind, Rejection};
+    ///
+    /// let missing = AuthError::new(AuthErrorKind::MissingCredentials);
+    /// let problem = Rejection::from_error(&missing, "api", &[]);
+    /// let page = problem
+    ///     .clone()
+    ///     .with_body("text/html; charset=utf-8", b"<h1>Please sign in</h1>".to_vec());
+    /// assert_eq!(page.status(), 401);
+    /// assert_eq!(page.header_values("content-type").collect::<Vec<_>>(), ["text/html; charset=utf-8"]);
+    /// assert_eq!(page.header_values("cache-control").collect::<Vec<_>>(), ["no-store"]);
+    /// assert_eq!(page.body(), b"<h1>Please sign in</h1>");
+    /// ```
+    pub fn with_body(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        if content_type.is_empty() || !valid_param_value(content_type) {
+            tracing::warn!(target: "auth_core", "a rendered rejection's content type cannot be sent; the problem body was kept");
+            return self;
+        }
+        for (name, value) in &mut self.headers {
+            if *name == "content-type" {
+                content_type.clone_into(value);
+            }
+        }
+        self.body = body;
+        self
     }
 
     /// The HTTP status.
@@ -272,9 +329,65 @@ impl Rejection {
         self
     }
 
-    /// The `application/problem+json` body.
+    /// The body: the `application/problem+json` document, unless a
+    /// [`RenderRejection`] or [`with_body`](Self::with_body) replaced it.
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+}
+
+/// A refusal's body in the application's own format, from a
+/// [`RenderRejection`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The `Content-Type` of `body` (visible ASCII and spaces).
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Renders refusals in the application's own format: an HTML page for
+/// browsers, or an API's own error shape. Set on a guard with
+/// [`GuardBuilder::render_rejections`](crate::GuardBuilder::render_rejections);
+/// both adapters then send what it renders.
+///
+/// It chooses only the body and its content type. The status, the
+/// `WWW-Authenticate` challenges, `Cache-Control: no-store` and
+/// `Retry-After` are the guard's and are kept whatever it returns. `None`
+/// keeps the RFC 9457 problem body. gRPC requests are answered with gRPC
+/// statuses by `auth-tower` and are not rendered.
+///
+/// A closure `Fn(&Rejection, &dyn RequestHead) -> Option<Rendered>` is one.
+///
+/// ```
+/// use auth_core::{Guard, RequestHead, Rejection, Rendered};
+/// # use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Pepper};
+/// # let authn = ApiKeyAuthenticator::new(ApiKeys::in_memory(Pepper::generate()));
+///
+/// let guard = Guard::builder(authn)
+///     .render_rejections(|r: &Rejection, head: &dyn RequestHead| {
+///         let accept = head.header_values("accept");
+///         let wants_html = accept.iter().any(|v| v.windows(9).any(|w| w == b"text/html"));
+///         wants_html.then(|| Rendered {
+///             content_type: "text/html; charset=utf-8".to_owned(),
+///             body: format!("<h1>{}</h1><p>{}</p>", r.title(), r.detail()).into_bytes(),
+///         })
+///     })
+///     .build()
+///     .unwrap();
+/// ```
+pub trait RenderRejection: Send + Sync + 'static {
+    /// The body for `rejection` of a request with `head`, or `None` for the
+    /// problem body.
+    fn render(&self, rejection: &Rejection, head: &dyn RequestHead) -> Option<Rendered>;
+}
+
+impl<F> RenderRejection for F
+where
+    F: Fn(&Rejection, &dyn RequestHead) -> Option<Rendered> + Send + Sync + 'static,
+{
+    fn render(&self, rejection: &Rejection, head: &dyn RequestHead) -> Option<Rendered> {
+        self(rejection, head)
     }
 }
 

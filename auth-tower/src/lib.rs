@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod grpc;
 mod request;
 pub mod require_auth;
 mod response;
@@ -7,7 +8,7 @@ mod response;
 #[cfg(feature = "axum")]
 mod extract;
 #[cfg(feature = "server")]
-mod server;
+pub mod server;
 
 pub use request::{ConnectionInfo, HeadView};
 pub use require_auth::{RequireAuth, RequireAuthLayer};
@@ -16,6 +17,6 @@ pub use response::rejection_response;
 #[cfg(feature = "axum")]
 pub use extract::{Auth, AuthRejection, Claims};
 #[cfg(feature = "server")]
-pub use server::serve;
+pub use server::{Server, serve};
 
 pub use auth_core;

@@ -8,12 +8,15 @@ use std::task::{Context, Poll, ready};
 use auth_core::limits::ResponseHeaders;
 use auth_core::{BoxFuture, Decision, Rejection};
 use bytes::Bytes;
+use http::StatusCode;
 use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::response::{add_headers, rejection_response};
+use super::ResponseBody;
+use crate::grpc;
+use crate::response::add_headers;
 
 type Check = BoxFuture<'static, (Result<Decision, Rejection>, Parts)>;
 
@@ -65,9 +68,8 @@ where
 impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: From<Bytes>,
 {
-    type Output = Result<Response<ResBody>, S::Error>;
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -76,7 +78,7 @@ where
                 StateProj::Checking { check, body, inner } => {
                     let (decision, mut parts) = ready!(check.as_mut().poll(cx));
                     match decision {
-                        Err(rejection) => return Poll::Ready(Ok(rejection_response(&rejection))),
+                        Err(rejection) => return Poll::Ready(Ok(refusal(&rejection, &parts))),
                         Ok(decision) => {
                             let (identity, headers) = decision.into_parts();
                             if let Some(id) = identity {
@@ -94,9 +96,24 @@ where
                 StateProj::Calling { fut, headers } => {
                     let mut res = ready!(fut.poll(cx))?;
                     add_headers(res.headers_mut(), headers);
-                    return Poll::Ready(Ok(res));
+                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
             }
         }
     }
+}
+
+/// The response refusing the request of `parts`: a gRPC status for gRPC,
+/// the rejection's own status, headers and body otherwise.
+fn refusal<B>(rejection: &Rejection, parts: &Parts) -> Response<ResponseBody<B>> {
+    if grpc::is_grpc(parts) {
+        return grpc::rejection_response(rejection);
+    }
+    let mut res = Response::new(ResponseBody::refusal(Bytes::copy_from_slice(
+        rejection.body(),
+    )));
+    *res.status_mut() =
+        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    add_headers(res.headers_mut(), rejection.headers());
+    res
 }

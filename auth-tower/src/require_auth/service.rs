@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use auth_core::Guard;
-use bytes::Bytes;
 use http::{HeaderName, Request, Response};
 use tower_service::Service;
 
-use super::{RequireAuthLayer, ResponseFuture};
+use super::{RequireAuthLayer, ResponseBody, ResponseFuture};
 use crate::request::HeadView;
 
 /// Authenticates requests before `S` sees them.
@@ -74,9 +73,8 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     ReqBody: Send + 'static,
-    ResBody: From<Bytes>,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S, ReqBody>;
 

@@ -4,13 +4,14 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{KeepAlive, StatusCode};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_actix::{Auth, RequireAuth};
 use auth_core::Policy;
 
 use crate::{
-    DemoError, HEALTHZ_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, Shared, identity_json,
+    DemoConfig, DemoError, HEALTHZ_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, Shared,
+    identity_json,
 };
 
 fn json(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
@@ -78,7 +79,13 @@ pub(crate) fn start(
     http: TcpListener,
     https: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    config: &DemoConfig,
 ) -> Result<Started, DemoError> {
+    let header_read_timeout = config.header_read_timeout;
+    let idle_timeout = config.idle_timeout;
+    let workers = 2;
+    // actix counts connections per worker.
+    let per_worker = config.max_connections.div_ceil(workers).max(1);
     let (tx, rx) = std::sync::mpsc::channel();
     let tls = Arc::unwrap_or_clone(tls);
     let thread = std::thread::Builder::new()
@@ -90,7 +97,10 @@ pub(crate) fn start(
                 App::new().configure(move |cfg| configure(&shared, cfg))
             })
             .on_connect(auth_actix::on_connect)
-            .workers(2)
+            .workers(workers)
+            .client_request_timeout(header_read_timeout)
+            .keep_alive(KeepAlive::Timeout(idle_timeout))
+            .max_connections(per_worker)
             .disable_signals()
             .shutdown_timeout(1)
             .listen(http)

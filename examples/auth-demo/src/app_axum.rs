@@ -3,9 +3,10 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use auth_core::Policy;
-use auth_tower::{Auth, RequireAuthLayer, serve};
+use auth_tower::{Auth, RequireAuthLayer, Server};
 use axum::Router;
 use axum::body::Body;
 use axum::response::Response;
@@ -13,7 +14,8 @@ use axum::routing::{get, post};
 use http::StatusCode;
 
 use crate::{
-    DemoError, HEALTHZ_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, Shared, identity_json,
+    DemoConfig, DemoError, HEALTHZ_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, Shared,
+    identity_json,
 };
 
 fn json(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
@@ -74,7 +76,13 @@ pub(crate) fn start(
     http: TcpListener,
     https: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    config: &DemoConfig,
 ) -> Result<Started, DemoError> {
+    let server = Server::new()
+        .header_read_timeout(config.header_read_timeout)
+        .idle_timeout(config.idle_timeout)
+        .max_connections(config.max_connections)
+        .drain_timeout(Duration::from_secs(1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -99,8 +107,8 @@ pub(crate) fn start(
                 };
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls);
                 let (a, b) = tokio::join!(
-                    serve(http, None, app.clone(), stopped(rx.clone())),
-                    serve(https, Some(acceptor), app, stopped(rx)),
+                    server.clone().serve(http, app.clone(), stopped(rx.clone())),
+                    server.tls(acceptor).serve(https, app, stopped(rx)),
                 );
                 for r in [a, b] {
                     if let Err(e) = r {

@@ -74,6 +74,13 @@ pub struct DemoConfig {
     pub lockout: (usize, Duration),
     /// How long a verified Basic credential is remembered.
     pub basic_cache_ttl: Duration,
+    /// How long a client has to send a request head (10 s); a new
+    /// connection, to start its first request.
+    pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may sit idle (30 s).
+    pub idle_timeout: Duration,
+    /// The most connections open at once per listener (1,024).
+    pub max_connections: usize,
 }
 
 impl Default for DemoConfig {
@@ -87,6 +94,9 @@ impl Default for DemoConfig {
             issuer: None,
             lockout: (5, Duration::from_secs(15 * 60)),
             basic_cache_ttl: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 1024,
         }
     }
 }
@@ -351,8 +361,8 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     };
 
     let (stop, thread) = match config.framework {
-        Framework::Axum => app_axum::start(shared, http, https, tls)?,
-        Framework::Actix => app_actix::start(shared, http, https, tls)?,
+        Framework::Axum => app_axum::start(shared, http, https, tls, &config)?,
+        Framework::Actix => app_actix::start(shared, http, https, tls, &config)?,
     };
 
     // The resource routes verify tokens with the JWKS the demo serves itself,
