@@ -70,6 +70,14 @@ pub struct Authorization<'a> {
 }
 
 impl<'a> Authorization<'a> {
+    /// `Bearer <value>`, from a source other than the header (a cookie).
+    pub(crate) fn from_bearer(value: SecretRef<'a>) -> Self {
+        Self {
+            scheme: "Bearer",
+            value,
+        }
+    }
+
     /// The scheme, as sent (an RFC 9110 token).
     pub fn scheme(&self) -> &'a str {
         self.scheme

@@ -32,6 +32,7 @@
 use std::sync::Arc;
 
 use crate::authenticate::{AuthRequest, Authenticator};
+use crate::cookie::BearerCookie;
 use crate::credentials::{AUTHORIZATION, Credential};
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::identity::Identity;
@@ -66,6 +67,7 @@ struct Shared {
     scope_challenge: Challenge,
     allowed_level: tracing::Level,
     renderer: Option<Arc<dyn RenderRejection>>,
+    bearer_cookie: Option<BearerCookie>,
 }
 
 /// What the guard allowed: the caller (none for an allowed anonymous
@@ -106,9 +108,19 @@ pub struct GuardBuilder {
     scope_challenge: Challenge,
     allowed_level: tracing::Level,
     renderer: Option<Arc<dyn RenderRejection>>,
+    bearer_cookie: Option<BearerCookie>,
 }
 
 impl GuardBuilder {
+    /// Also reads a bearer token from a cookie, for browser front-ends,
+    /// when no header carries a credential. Off by default; read the CSRF
+    /// notes in [`cookie`](crate::cookie) before turning it on. The
+    /// `Cookie` header is then marked sensitive.
+    pub fn bearer_cookie(mut self, cookie: BearerCookie) -> Self {
+        self.bearer_cookie = Some(cookie);
+        self
+    }
+
     /// Renders refusals in the application's own format (see
     /// [`RenderRejection`]); by default they carry an RFC 9457 problem body.
     pub fn render_rejections(mut self, renderer: impl RenderRejection) -> Self {
@@ -173,6 +185,10 @@ impl GuardBuilder {
         self.authenticator.sensitive_headers(&mut extra);
         let mut sensitive_headers = credential_headers.clone();
         push_unique(&mut sensitive_headers, extra)?;
+        if let Some(cookie) = &self.bearer_cookie {
+            cookie.validate()?;
+            push_unique(&mut sensitive_headers, vec!["cookie"])?;
+        }
         Ok(Guard {
             inner: Arc::new(GuardInner {
                 shared: Arc::new(Shared {
@@ -183,6 +199,7 @@ impl GuardBuilder {
                     scope_challenge: self.scope_challenge,
                     allowed_level: self.allowed_level,
                     renderer: self.renderer,
+                    bearer_cookie: self.bearer_cookie,
                 }),
                 policy: None,
                 anonymous: false,
@@ -218,6 +235,7 @@ impl Guard {
             scope_challenge: Challenge::bearer(),
             allowed_level: tracing::Level::INFO,
             renderer: None,
+            bearer_cookie: None,
         }
     }
 
@@ -354,8 +372,14 @@ impl Guard {
 
     async fn decide(&self, head: &dyn RequestHead) -> Result<Decision, Refused> {
         let shared = &self.inner.shared;
-        let credential =
+        let mut credential =
             Credential::from_head(head, &shared.credential_headers).map_err(Refused::plain)?;
+        // The cookie counts only when no header carries a credential.
+        if let (Credential::None, Some(cookie)) = (&credential, &shared.bearer_cookie)
+            && let Some(bearer) = cookie.read(head).map_err(Refused::plain)?
+        {
+            credential = Credential::Authorization(bearer);
+        }
         let req = AuthRequest::new(head, &credential);
         let identity = match shared.authenticator.try_authenticate(&req) {
             Some(verifying) => Some(verifying.await.map_err(Refused::plain)?),
@@ -515,6 +539,70 @@ mod tests {
         assert!(
             debug.contains("realm: \"r\"") && debug.contains("AllScopes"),
             "{debug}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bearer_cookie_is_read_only_when_configured_and_no_header_is_sent() {
+        let plain = guard();
+        let with_cookie = Guard::builder(Named::new())
+            .bearer_cookie(crate::cookie::BearerCookie::new("at"))
+            .build()
+            .unwrap();
+        assert!(!plain.sensitive_headers().contains(&"cookie"));
+        assert!(with_cookie.sensitive_headers().contains(&"cookie"));
+        let cookie = SimpleRequest::get("/").header("cookie", "at=n-ada");
+        assert_eq!(plain.check(&cookie).await.unwrap_err().status(), 401);
+        let id = with_cookie.check(&cookie).await.unwrap();
+        assert_eq!(id.identity().map(Identity::subject), Some("n-ada"));
+        // A header credential wins over the cookie.
+        let both = cookie.clone().header("x-name", "bob");
+        let id = with_cookie.check(&both).await.unwrap();
+        assert_eq!(id.identity().map(Identity::subject), Some("bob"));
+        // A bad cookie is refused, not ignored.
+        let twice = SimpleRequest::get("/").header("cookie", "at=n-a; at=n-b");
+        assert_eq!(with_cookie.check(&twice).await.unwrap_err().status(), 400);
+        // A bad name is refused at build.
+        assert!(
+            Guard::builder(Named::new())
+                .bearer_cookie(crate::cookie::BearerCookie::new("a b"))
+                .build()
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_renderer_replaces_the_body_of_refusals_only() {
+        let g = Guard::builder(Named::new())
+            .realm("r")
+            .render_rejections(|r: &Rejection, head: &dyn RequestHead| {
+                (head.path() == "/page").then(|| Rendered {
+                    content_type: "text/plain".to_owned(),
+                    body: format!("{} ({})", r.title(), r.status()).into_bytes(),
+                })
+            })
+            .build()
+            .unwrap();
+        let refused = g.check(&SimpleRequest::get("/page")).await.unwrap_err();
+        assert_eq!(refused.body(), b"Authentication required (401)");
+        assert_eq!(
+            refused.header_values("content-type").collect::<Vec<_>>(),
+            ["text/plain"]
+        );
+        assert_eq!(www(&refused), ["Name realm=\"r\""]);
+        // `None` keeps the problem body.
+        let problem = g.check(&SimpleRequest::get("/api")).await.unwrap_err();
+        assert!(problem.body().starts_with(b"{\"type\""));
+        // `reject` renders too.
+        let err = AuthError::new(AuthErrorKind::Forbidden);
+        assert_eq!(
+            g.reject(&err, &SimpleRequest::get("/page")).body(),
+            b"Forbidden (403)"
+        );
+        assert!(
+            g.check(&SimpleRequest::get("/page").header("x-name", "a"))
+                .await
+                .is_ok()
         );
     }
 

@@ -2,6 +2,7 @@
 
 pub mod authenticate;
 pub mod claims;
+pub mod cookie;
 pub mod credentials;
 pub mod error;
 pub mod guard;

@@ -462,6 +462,32 @@ mod tests {
     }
 
     #[test]
+    fn with_body_keeps_the_guards_headers_and_refuses_unsendable_types() {
+        let err =
+            AuthError::new(AuthErrorKind::Unavailable).with_retry_after(Duration::from_secs(7));
+        let r = Rejection::from_error(&err, "r", &[]);
+        assert_eq!(r.kind(), AuthErrorKind::Unavailable);
+        assert_eq!(r.title(), "Service unavailable");
+        assert_eq!(r.problem_type(), "urn:auth-stack:problem:unavailable");
+        assert!(!r.detail().is_empty());
+        let page = r.clone().with_body("text/html", b"<p>later</p>".to_vec());
+        assert_eq!(page.status(), 503);
+        assert_eq!(page.header_values("retry-after").collect::<Vec<_>>(), ["7"]);
+        assert_eq!(
+            page.header_values("cache-control").collect::<Vec<_>>(),
+            ["no-store"]
+        );
+        assert_eq!(
+            page.header_values("content-type").collect::<Vec<_>>(),
+            ["text/html"]
+        );
+        assert_eq!(page.body(), b"<p>later</p>");
+        for bad in ["", "text/html\r\nx: y", "text/hé"] {
+            assert_eq!(r.clone().with_body(bad, b"x".to_vec()), r, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn quoting_escapes_quote_and_backslash() {
         let mut s = String::new();
         push_quoted(&mut s, r#"a"b\c"#);
