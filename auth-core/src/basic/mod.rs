@@ -40,7 +40,7 @@
 //! - Lockout counts failures per user name, known or not, and client
 //!   address: 5 in 15 minutes lock that name for that client, and ten times
 //!   as many from all clients lock it for everyone (see
-//!   [`Lockout`](crate::limits::Lockout) for the trade-off). Attempts are
+//!   [`Lockout`] for the trade-off). Attempts are
 //!   counted before the password is checked.
 //! - Work is bounded before any hashing: user-ids over [`MAX_USER_LEN`]
 //!   bytes and passwords over [`MAX_PASSWORD_LEN`] are refused unread, and
@@ -210,7 +210,7 @@ impl BasicAuthenticatorBuilder {
 
     /// Lock a user for one client address after `max_failures` failures
     /// from it within `window` (default 5 in 15 minutes). See
-    /// [`Lockout`](crate::limits::Lockout) for how it is keyed.
+    /// [`Lockout`] for how it is keyed.
     pub fn lockout(mut self, max_failures: usize, window: Duration) -> Self {
         self.max_failures = max_failures;
         self.lockout_window = window;
