@@ -287,6 +287,9 @@ fn with_alpn(acceptor: TlsAcceptor) -> TlsAcceptor {
     TlsAcceptor::from(Arc::new(config))
 }
 
+/// How often a closing connection is looked at (see `serve_io`).
+const GRACE_STEP: Duration = Duration::from_millis(500);
+
 /// What every connection task shares.
 struct ConnSettings {
     builder: auto::Builder<TokioExecutor>,
@@ -374,9 +377,13 @@ impl ConnSettings {
                 let mut service = service.clone();
                 let busy = Activity::begin(&activity);
                 async move {
-                    let _busy = busy;
                     std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-                    service.call(req).await
+                    let res = service.call(req).await?;
+                    // In flight until its body has been sent (or dropped).
+                    Ok::<_, S::Error>(res.map(|body| TrackedBody {
+                        body,
+                        busy: Some(busy),
+                    }))
                 }
             })
         };
@@ -386,10 +393,14 @@ impl ConnSettings {
         // after, the idle timeout from when its last request ended.
         let idle = tokio::time::sleep(self.header_read_timeout);
         tokio::pin!(idle);
-        // Once closing, the connection gets the drain timeout to finish.
+        // Once closing, the connection gets up to the drain timeout to
+        // finish its requests, looked at every `GRACE_STEP`: a client that
+        // has none in flight but does not take part in the close (an
+        // HTTP/2 peer that never acknowledges the closing ping) is dropped
+        // at the next look.
         let hard_stop = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
         tokio::pin!(hard_stop);
-        let mut closing = false;
+        let mut closing: Option<Instant> = None;
         loop {
             tokio::select! {
                 ended = conn.as_mut() => {
@@ -398,7 +409,7 @@ impl ConnSettings {
                     }
                     return;
                 }
-                () = &mut idle, if !closing => {
+                () = &mut idle, if closing.is_none() => {
                     let window = if activity.seen.load(Ordering::Acquire) {
                         self.idle_timeout
                     } else {
@@ -408,24 +419,31 @@ impl ConnSettings {
                         Some(since) if since + window <= Instant::now() => {
                             tracing::debug!(target: "auth_tower", "idle connection closed");
                             conn.as_mut().graceful_shutdown();
-                            closing = true;
-                            hard_stop.as_mut().reset(Instant::now() + self.drain_timeout);
+                            closing = Some(Instant::now());
+                            hard_stop.as_mut().reset(Instant::now() + GRACE_STEP);
                         }
                         Some(since) => idle.as_mut().reset(since + window),
                         // A request is in flight; look again later.
                         None => idle.as_mut().reset(Instant::now() + window),
                     }
                 }
-                _ = drain.changed(), if !closing => {
+                _ = drain.changed(), if closing.is_none() => {
                     conn.as_mut().graceful_shutdown();
-                    closing = true;
-                    hard_stop.as_mut().reset(Instant::now() + self.drain_timeout);
+                    closing = Some(Instant::now());
+                    hard_stop.as_mut().reset(Instant::now() + GRACE_STEP);
                 }
                 // A request ended: the idle window starts again from now.
-                () = activity.ended.notified(), if !closing => {
+                () = activity.ended.notified(), if closing.is_none() => {
                     idle.as_mut().reset(Instant::now() + self.idle_timeout);
                 }
-                () = &mut hard_stop, if closing => return,
+                () = &mut hard_stop, if closing.is_some() => {
+                    let since = closing.unwrap_or_else(Instant::now);
+                    let busy = activity.idle_since().is_none();
+                    if !busy || since.elapsed() >= self.drain_timeout {
+                        return;
+                    }
+                    hard_stop.as_mut().reset(Instant::now() + GRACE_STEP);
+                }
             }
         }
     }
@@ -464,6 +482,41 @@ impl Activity {
             return None;
         }
         Some(*self.last_end.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted as in flight until
+    /// the body ends or is dropped.
+    struct TrackedBody<B> {
+        #[pin]
+        body: B,
+        busy: Option<Busy>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            this.busy.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -225,6 +225,18 @@ async fn a_half_sent_request_head_is_closed_by_the_header_timeout() {
     // A connection that sends nothing at all is closed too.
     let mut silent = TcpStream::connect(short.addr).await.unwrap();
     assert!(closed_within(&mut silent, PATIENCE).await);
+    // So is an HTTP/2 connection that sends its preface and settings and
+    // then no request (pings do not count).
+    let mut h2 = TcpStream::connect(short.addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    // An empty SETTINGS frame, then a PING.
+    h2.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    h2.write_all(&[0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
+        .await
+        .unwrap();
+    assert!(closed_within(&mut h2, PATIENCE).await);
     short.stop().await;
 
     // The control: with a long timeout the same half head stays open.
@@ -461,4 +473,58 @@ async fn shutdown_gives_up_on_a_request_after_the_drain_timeout() {
         outcome.is_err(),
         "the stuck request's connection was dropped"
     );
+}
+
+/// A body that sends `left` chunks, one every 300 ms.
+struct Slow {
+    left: u8,
+    tick: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Slow {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::ready!(self.tick.as_mut().poll(cx));
+        self.left -= 1;
+        let next = tokio::time::Instant::now() + Duration::from_millis(300);
+        self.tick.as_mut().reset(next);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(
+            b"chunk;",
+        )))))
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_a_response_body_still_streaming() {
+    use std::future::Future as _;
+    let app = Router::new().route(
+        "/stream",
+        get(|| async {
+            axum::body::Body::new(Slow {
+                left: 4,
+                tick: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            })
+        }),
+    );
+    let running = Running::start(Server::new().drain_timeout(Duration::from_secs(60)), app).await;
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/stream", running.addr))
+        .send()
+        .await
+        .unwrap();
+    // The handler has answered; its body is still on its way.
+    let stop = tokio::spawn(running.stop());
+    assert_eq!(res.text().await.unwrap(), "chunk;chunk;chunk;chunk;");
+    tokio::time::timeout(PATIENCE, stop).await.unwrap().unwrap();
 }
