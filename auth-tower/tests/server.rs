@@ -504,7 +504,6 @@ impl http_body::Body for Slow {
 
 #[tokio::test]
 async fn shutdown_drains_a_response_body_still_streaming() {
-    use std::future::Future as _;
     let app = Router::new().route(
         "/stream",
         get(|| async {
