@@ -21,6 +21,9 @@ pub mod basic;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 
+#[cfg(feature = "introspection")]
+pub mod introspection;
+
 #[cfg(any(feature = "api-key", feature = "basic"))]
 mod mac;
 

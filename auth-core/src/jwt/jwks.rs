@@ -100,7 +100,7 @@ pub(crate) fn fetchable(url: &str, plain_loopback: bool) -> Result<reqwest::Url,
 
 /// Follows a redirect only within the origin first asked for (scheme, host
 /// and port), at most 5 times.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
+pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let same = attempt
             .previous()

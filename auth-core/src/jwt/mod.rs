@@ -56,7 +56,7 @@
 
 mod cache;
 mod config;
-mod jwks;
+pub(crate) mod jwks;
 mod keys;
 mod validate;
 mod verify;
