@@ -24,6 +24,9 @@ pub mod jwt;
 #[cfg(feature = "introspection")]
 pub mod introspection;
 
+#[cfg(feature = "oauth")]
+pub mod oauth;
+
 #[cfg(any(feature = "api-key", feature = "basic"))]
 mod mac;
 

@@ -424,6 +424,56 @@ impl BasicAuthenticator {
         self.inner.verifications.load(Ordering::Relaxed)
     }
 
+    /// Checks `user` and `password` (already decoded and prepared) for a
+    /// request with `head`: the lockout, the caches, then the bounded
+    /// argon2id check. The transport is the caller's to check.
+    pub(crate) async fn check_pair(
+        &self,
+        head: &dyn RequestHead,
+        user: String,
+        password: Secret,
+    ) -> Result<Identity, AuthError> {
+        let pair = parse::UserPass { user, password };
+        // A locked account is refused even with the right password, and
+        // even when that password is cached.
+        let client = self.inner.trusted.client_ip(head);
+        let attempt = self.inner.lockout.attempt(&pair.user, client);
+        if let Some(left) = self.inner.lockout.locked_for(&attempt).await? {
+            return Err(locked(left));
+        }
+        let key = crate::mac::tag(
+            &self.inner.cache_mac,
+            &[pair.user.as_bytes(), pair.password.expose()],
+        );
+        let user = pair.user.clone();
+        if self.inner.cache_ttl.is_zero() {
+            return self.counted(attempt, user, pair.password).await;
+        }
+        // The same wrong pair again: refused from memory, not hashed,
+        // but counted as a failure like any other.
+        if self.inner.refused.contains_key(&key) {
+            if let Some(left) = self.inner.lockout.begin(&attempt).await? {
+                return Err(locked(left));
+            }
+            return Err(wrong_credentials("wrong_credentials"));
+        }
+        // Concurrent requests with the same credential share one
+        // counted verification.
+        let result = self
+            .inner
+            .cache
+            .try_get_with(key, self.counted(attempt, user, pair.password))
+            .await
+            .map_err(|e| (*e).clone());
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == AuthErrorKind::InvalidCredentials)
+        {
+            self.inner.refused.insert(key, ());
+        }
+        result
+    }
+
     fn transport_ok(&self, head: &dyn RequestHead) -> bool {
         self.inner.allow_plaintext || self.inner.trusted.transport_is_secure(head)
     }
@@ -569,44 +619,7 @@ impl Authenticator for BasicAuthenticator {
                 })
                 .with_detail("the Basic credentials are malformed")
             })?;
-            // A locked account is refused even with the right password, and
-            // even when that password is cached.
-            let client = self.inner.trusted.client_ip(req.head());
-            let attempt = self.inner.lockout.attempt(&pair.user, client);
-            if let Some(left) = self.inner.lockout.locked_for(&attempt).await? {
-                return Err(locked(left));
-            }
-            let key = crate::mac::tag(
-                &self.inner.cache_mac,
-                &[pair.user.as_bytes(), pair.password.expose()],
-            );
-            let user = pair.user.clone();
-            if self.inner.cache_ttl.is_zero() {
-                return self.counted(attempt, user, pair.password).await;
-            }
-            // The same wrong pair again: refused from memory, not hashed,
-            // but counted as a failure like any other.
-            if self.inner.refused.contains_key(&key) {
-                if let Some(left) = self.inner.lockout.begin(&attempt).await? {
-                    return Err(locked(left));
-                }
-                return Err(wrong_credentials("wrong_credentials"));
-            }
-            // Concurrent requests with the same credential share one
-            // counted verification.
-            let result = self
-                .inner
-                .cache
-                .try_get_with(key, self.counted(attempt, user, pair.password))
-                .await
-                .map_err(|e| (*e).clone());
-            if result
-                .as_ref()
-                .is_err_and(|e| e.kind() == AuthErrorKind::InvalidCredentials)
-            {
-                self.inner.refused.insert(key, ());
-            }
-            result
+            self.check_pair(req.head(), pair.user, pair.password).await
         })
     }
 

@@ -1,0 +1,29 @@
+//! The OAuth 2.0 authorization-server toolkit, framework-neutral: the
+//! pieces an authorization server is built from, each usable on its own.
+//!
+//! Built so far:
+//! - [`pkce`]: RFC 7636 with `S256` only (`plain` and a missing challenge
+//!   are refused);
+//! - [`client`]: the client registry (confidential clients with argon2id
+//!   secret hashes checked through the hardened Basic machinery, public
+//!   clients, exact redirect URIs with RFC 8252's loopback port rule,
+//!   allowed grants and scopes) and client authentication at the token
+//!   endpoint (`client_secret_basic` with RFC 6749 §2.3.1's form decoding,
+//!   `client_secret_post`, public clients by `client_id`);
+//! - [`form`]: `application/x-www-form-urlencoded` request bodies, with
+//!   RFC 6749 §3.1's rule that no parameter repeats;
+//! - [`OAuthError`]: RFC 6749 §5.2 errors as JSON with
+//!   `Cache-Control: no-store`, `invalid_client` as a 401 with a challenge.
+//!
+//! Planned: the `/authorize` and `/token` endpoints (authorization code,
+//! client credentials, rotating refresh tokens with reuse detection, token
+//! exchange), introspection and revocation endpoints, RFC 8414 metadata, and
+//! their mounting in the adapters.
+
+pub mod client;
+pub mod form;
+pub mod pkce;
+
+mod error;
+
+pub use error::{OAuthError, OAuthErrorCode};
