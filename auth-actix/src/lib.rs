@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod middleware;
+pub mod oauth;
 mod request;
 #[cfg(feature = "rustls")]
 mod tls;

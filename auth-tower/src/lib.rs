@@ -7,6 +7,8 @@ mod response;
 
 #[cfg(feature = "axum")]
 mod extract;
+#[cfg(feature = "axum")]
+pub mod oauth;
 #[cfg(feature = "server")]
 pub mod server;
 

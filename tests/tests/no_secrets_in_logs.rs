@@ -89,6 +89,64 @@ async fn no_credential_reaches_logs_or_debug_output() {
     }
     secrets.push(creds.jwt.internal_hs256.secret_b64url.clone());
 
+    // OAuth: client secrets at the token endpoint (right and wrong, in the
+    // header and in the body), the tokens it issues, used and introspected.
+    for name in ["service", "opaque"] {
+        let (id, secret) = creds.oauth_client(name);
+        secrets.push(secret.to_owned());
+        let header = basic(id, secret);
+        secrets.push(header.trim_start_matches("Basic ").to_owned());
+        for server in [&pair.axum, &pair.actix] {
+            let token_url = format!("https://localhost:{}/oauth/token", server.https.port());
+            let post = |auth: Option<String>, form: String| {
+                let mut req = pair
+                    .client()
+                    .post(&token_url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form);
+                if let Some(a) = auth {
+                    req = req.header("authorization", a);
+                }
+                req.send()
+            };
+            let wrong = post(
+                Some(basic(id, "wrong-client-secret-xyz")),
+                "grant_type=client_credentials".into(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(wrong.status(), 401);
+            secrets.push("wrong-client-secret-xyz".to_owned());
+            let by_post = post(
+                None,
+                format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+            )
+            .await
+            .unwrap();
+            assert_eq!(by_post.status(), 200);
+            let res: serde_json::Value =
+                post(Some(header.clone()), "grant_type=client_credentials".into())
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            let token = res["access_token"].as_str().unwrap().to_owned();
+            secrets.push(token.clone());
+            if let Some(sig) = token.rsplit_once('.').map(|(_, s)| s.to_owned()) {
+                secrets.push(sig);
+            }
+            let used = pair
+                .client()
+                .get(format!("http://{}/v1/whoami", server.http))
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(used.status(), 200);
+        }
+    }
+
     // A key in the query string is refused; the refusal must not log it.
     let main = creds.api_key("main");
     pair.send(

@@ -320,6 +320,11 @@ impl ClientRegistry {
         self.clients.get(id)
     }
 
+    /// Every registered client.
+    pub fn clients(&self) -> impl Iterator<Item = &Client> {
+        self.clients.values()
+    }
+
     /// Authenticates the client of a token-endpoint request: its
     /// `Authorization: Basic` header (`client_secret_basic`, id and secret
     /// form-encoded inside, RFC 6749 §2.3.1), or `client_id` and

@@ -15,14 +15,19 @@
 //! - [`OAuthError`]: RFC 6749 §5.2 errors as JSON with
 //!   `Cache-Control: no-store`, `invalid_client` as a 401 with a challenge.
 //!
-//! Planned: the `/authorize` and `/token` endpoints (authorization code,
-//! client credentials, rotating refresh tokens with reuse detection, token
-//! exchange), introspection and revocation endpoints, RFC 8414 metadata, and
-//! their mounting in the adapters.
+//! - [`server`]: the token endpoint with the `client_credentials` grant
+//!   (RFC 9068 JWT or opaque access tokens), the introspection (RFC 7662)
+//!   and revocation (RFC 7009) endpoints and RFC 8414 metadata, mounted by
+//!   `auth-tower` (an axum `Router`) and `auth-actix` (a `ServiceConfig`).
+//!
+//! Planned: `/authorize` with the authorization-code grant, rotating refresh
+//! tokens with reuse detection, token exchange (RFC 8693), signing-key
+//! rotation, certificate-bound tokens.
 
 pub mod client;
 pub mod form;
 pub mod pkce;
+pub mod server;
 
 mod error;
 

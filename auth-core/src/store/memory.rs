@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use moka::Expiry;
 use moka::ops::compute::Op;
 
-use super::{Count, CounterStore, RevocationStore};
+use super::{Count, CounterStore, RevocationStore, TokenStore};
 use crate::authenticate::BoxFuture;
 use crate::error::StoreError;
 
@@ -388,5 +388,102 @@ impl CounterStore for MemoryCounters {
                 expires_in: c.expires_at.saturating_duration_since(now),
             });
         Box::pin(std::future::ready(Ok(found)))
+    }
+}
+
+/// The in-process [`TokenStore`]: a moka cache whose entries expire with
+/// their tokens. When full it evicts, and an evicted token reads as
+/// inactive: it fails closed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, SystemTime};
+/// use auth_core::store::{MemoryTokens, TokenStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tokens = MemoryTokens::new(10_000);
+/// let claims = Arc::new(serde_json::Map::new());
+/// tokens.insert([7; 32], claims, SystemTime::now() + Duration::from_secs(60)).await.unwrap();
+/// assert!(tokens.get(&[7; 32]).await.unwrap().is_some());
+/// tokens.remove(&[7; 32]).await.unwrap();
+/// assert!(tokens.get(&[7; 32]).await.unwrap().is_none());
+/// # });
+/// ```
+pub struct MemoryTokens {
+    cache: moka::sync::Cache<[u8; 32], TokenEntry>,
+}
+
+#[derive(Clone)]
+struct TokenEntry {
+    claims: std::sync::Arc<crate::identity::Claims>,
+    until: SystemTime,
+}
+
+struct UntilTokenExpiry;
+
+impl Expiry<[u8; 32], TokenEntry> for UntilTokenExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &TokenEntry,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(
+            value
+                .until
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+}
+
+impl MemoryTokens {
+    /// A store of at most `capacity` live tokens.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilTokenExpiry)
+                .build(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MemoryTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTokens")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl TokenStore for MemoryTokens {
+    fn insert(
+        &self,
+        hash: [u8; 32],
+        claims: std::sync::Arc<crate::identity::Claims>,
+        until: SystemTime,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.cache.insert(hash, TokenEntry { claims, until });
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn get<'a>(
+        &'a self,
+        hash: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<std::sync::Arc<crate::identity::Claims>>, StoreError>> {
+        // moka hands out no entry past its expiry; `until` is checked too
+        // for the instant between.
+        let live = self
+            .cache
+            .get(hash)
+            .filter(|e| e.until > SystemTime::now())
+            .map(|e| e.claims);
+        Box::pin(std::future::ready(Ok(live)))
+    }
+
+    fn remove<'a>(&'a self, hash: &'a [u8; 32]) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.cache.invalidate(hash);
+        Box::pin(std::future::ready(Ok(())))
     }
 }

@@ -46,7 +46,7 @@ pub use crate::api_key::{KeyHash, KeyRecord};
 pub use file::{FileKeyStore, RELOAD_EVERY};
 #[cfg(feature = "api-key")]
 pub use memory::MemoryKeyStore;
-pub use memory::{MemoryCounters, MemoryRevocations};
+pub use memory::{MemoryCounters, MemoryRevocations, MemoryTokens};
 
 /// A key found by its public id: its hash and record.
 #[cfg(feature = "api-key")]
@@ -171,4 +171,26 @@ pub trait CounterStore: Send + Sync + 'static {
     /// is removed, so the next increment starts a new window. Nothing if it
     /// does not exist.
     fn decrement<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// Opaque access tokens an authorization server issued: the claims its
+/// introspection endpoint answers with, by the SHA-256 of the token (never
+/// the token), until the token expires.
+pub trait TokenStore: Send + Sync + 'static {
+    /// Records a token's claims until `until`.
+    fn insert(
+        &self,
+        hash: [u8; 32],
+        claims: Arc<crate::identity::Claims>,
+        until: SystemTime,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The claims of a live token.
+    fn get<'a>(
+        &'a self,
+        hash: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<Arc<crate::identity::Claims>>, StoreError>>;
+
+    /// Forgets a token (revocation).
+    fn remove<'a>(&'a self, hash: &'a [u8; 32]) -> BoxFuture<'a, Result<(), StoreError>>;
 }

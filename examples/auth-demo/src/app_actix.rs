@@ -33,6 +33,7 @@ async fn method_not_allowed() -> HttpResponse {
 }
 
 fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
+    auth_actix::oauth::configure(shared.oauth.clone())(cfg);
     let guard = &shared.guard;
     let any = || RequireAuth::new(guard.clone());
     let scope = |s: &str| RequireAuth::new(guard.clone()).policy(Policy::scope(s));

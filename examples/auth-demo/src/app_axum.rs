@@ -53,6 +53,7 @@ pub(crate) fn router(shared: &Shared) -> Router {
                 .merge(post(whoami).route_layer(scope("reports:write"))),
         )
         .route("/v1/admin", get(whoami).route_layer(scope("admin")))
+        .merge(auth_tower::oauth::router(shared.oauth.clone()))
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

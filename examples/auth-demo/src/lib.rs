@@ -18,8 +18,12 @@ use std::time::Duration;
 
 use auth_core::api_key::ApiKeyAuthenticator;
 use auth_core::basic::BasicAuthenticator;
+use auth_core::basic::hash_password;
+use auth_core::introspection::Introspection;
 use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
-use auth_core::{AnyOf, Guard, Identity};
+use auth_core::oauth::server::AuthorizationServer;
+use auth_core::store::MemoryRevocations;
+use auth_core::{AnyOf, Guard, Identity, Secret};
 use jsonwebtoken::Algorithm;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -182,6 +186,8 @@ impl Drop for Running {
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) guard: Guard,
+    /// The built-in authorization server's endpoints.
+    pub(crate) oauth: AuthorizationServer,
     /// The JWKS document served at `/.well-known/jwks.json`.
     pub(crate) jwks: Arc<Vec<u8>>,
 }
@@ -278,6 +284,64 @@ fn loopback_of(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     }
 }
 
+/// The client id the resource routes introspect with.
+const RESOURCE_SERVER_CLIENT: &str = "demo-resource-server";
+
+/// A client trusting the demo CA only, for the resource routes' calls to
+/// the demo's own introspection endpoint.
+fn https_client(ca: &Path) -> Result<reqwest::Client, DemoError> {
+    let pem = std::fs::read(ca).map_err(|e| DemoError::io(ca, e))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| DemoError::msg(format!("{}: {e}", ca.display())))?;
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only(certs)
+        .build()
+        .map_err(|e| DemoError::msg(format!("HTTP client: {e}")))
+}
+
+/// The built-in authorization server: the `service` client gets ES256 JWT
+/// access tokens (the demo's own key, in its JWKS), `opaque` opaque ones;
+/// the resource routes introspect as their own client.
+fn authorization_server(
+    state: &state::ServerState,
+    rs_secret: &str,
+    revocations: Arc<MemoryRevocations>,
+) -> Result<AuthorizationServer, DemoError> {
+    use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
+    let hash = |secret: &str| hash_password(secret).map_err(DemoError::config);
+    let mut registry = ClientRegistry::builder()
+        .realm(REALM)
+        .client(Client::confidential(
+            RESOURCE_SERVER_CLIENT,
+            hash(rs_secret)?,
+        ));
+    for (name, opaque, scopes) in [
+        ("service", false, &["reports:read", "reports:write"][..]),
+        ("opaque", true, &["reports:read"][..]),
+    ] {
+        let (id, secret) = state.credentials.oauth_client(name);
+        let mut client = Client::confidential(id, hash(secret)?)
+            .grants([GrantType::ClientCredentials])
+            .scopes(scopes.iter().copied());
+        if opaque {
+            client = client.opaque_tokens();
+        }
+        registry = registry.client(client);
+    }
+    let es256 = &state.credentials.jwt.es256;
+    let key = state::encoding_key(&state.dir, es256, Algorithm::ES256)?;
+    AuthorizationServer::builder(
+        state.credentials.issuer.clone(),
+        registry.build().map_err(DemoError::config)?,
+    )
+    .audience(AUDIENCE)
+    .signing_key(key, Algorithm::ES256, es256.kid.clone())
+    .revocations(revocations)
+    .build()
+    .map_err(DemoError::config)
+}
+
 /// Starts the demo in the background and returns once both listeners are
 /// bound. Installs no log subscriber (the binary does).
 pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
@@ -316,7 +380,10 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .cache_ttl(config.basic_cache_ttl)
         .build()
         .map_err(DemoError::config)?;
+    // Shared with the authorization server: a JWT it revokes is refused.
+    let revocations = Arc::new(MemoryRevocations::new());
     let jwt = JwtAuthenticator::builder()
+        .revocations(revocations.clone())
         .issuer(
             Issuer::new(state.credentials.issuer.clone())
                 .audience(AUDIENCE)
@@ -341,10 +408,30 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         )
         .build()
         .map_err(DemoError::config)?;
+    // The resource routes check opaque tokens at the demo's own
+    // introspection endpoint, over HTTPS, as a separate resource server
+    // would, with client credentials of their own (new every start).
+    let rs_secret = state::random_password();
+    let opaque = Introspection::builder(
+        format!("https://127.0.0.1:{}/oauth/introspect", https_addr.port()),
+        RESOURCE_SERVER_CLIENT,
+        Secret::new(rs_secret.clone().into_bytes()),
+    )
+    .issuer(state.credentials.issuer.clone())
+    .audience(AUDIENCE)
+    // A revoked opaque token is refused within 2 s.
+    .max_ttl(Duration::from_secs(2))
+    .http_client(https_client(
+        &config.state_dir.join(&state.credentials.tls.ca),
+    )?)
+    .build()
+    .map_err(DemoError::config)?;
+    let oauth = authorization_server(&state, &rs_secret, revocations)?;
     let authn = AnyOf::new()
         .or(ApiKeyAuthenticator::new(state.keys.clone()))
         .or(basic.clone())
-        .or(jwt.clone());
+        .or(jwt.clone())
+        .or(opaque);
     // Refusals are logged at `info`, allowed requests at `debug`
     // (`RUST_LOG=auth_core::decision=debug` shows them): formatting a line
     // for every allowed request costs more throughput than the demo's load
@@ -357,6 +444,7 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     let tls = tls_config(&state, &config.state_dir.join(&state.credentials.tls.ca))?;
     let shared = Shared {
         guard,
+        oauth,
         jwks: Arc::new(state.jwks.clone()),
     };
 

@@ -43,6 +43,23 @@ pub struct Credentials {
     pub jwt: JwtFiles,
     /// Certificates, with paths relative to the state directory.
     pub tls: TlsFiles,
+    /// OAuth clients of the built-in authorization server, by name
+    /// (`service`: JWT access tokens; `opaque`: opaque ones).
+    #[serde(default)]
+    pub oauth_clients: BTreeMap<String, OAuthClientCredentials>,
+}
+
+/// One OAuth client's credentials.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OAuthClientCredentials {
+    /// The client id.
+    pub client_id: String,
+    /// The secret of a confidential client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// The redirect URI of a client of the authorization-code grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
 }
 
 /// The JWT part of `credentials.json` (no `Debug`: it holds a secret).
@@ -85,6 +102,10 @@ impl std::fmt::Debug for Credentials {
             .field("api_keys", &self.api_keys.keys().collect::<Vec<_>>())
             .field("basic_users", &self.basic_users.keys().collect::<Vec<_>>())
             .field("jwt_audience", &self.jwt.audience)
+            .field(
+                "oauth_clients",
+                &self.oauth_clients.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -114,6 +135,16 @@ impl Credentials {
             .map_err(|e| DemoError::msg(format!("{}: {e}", path.display())))
     }
 
+    /// An OAuth client's id and secret, by name (`service`, `opaque`).
+    pub fn oauth_client(&self, name: &str) -> (&str, &str) {
+        self.oauth_clients.get(name).map_or(("", ""), |c| {
+            (
+                c.client_id.as_str(),
+                c.client_secret.as_deref().unwrap_or_default(),
+            )
+        })
+    }
+
     /// An API key by name.
     pub fn api_key(&self, name: &str) -> &str {
         self.api_keys.get(name).map_or("", String::as_str)
@@ -129,6 +160,8 @@ impl Credentials {
 
 /// Everything the server side needs from the state directory.
 pub(crate) struct ServerState {
+    /// The state directory.
+    pub(crate) dir: std::path::PathBuf,
     pub(crate) keys: ApiKeys,
     /// The public JWKS document served at `/.well-known/jwks.json`.
     pub(crate) jwks: Vec<u8>,
@@ -226,10 +259,22 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
             tls: TlsFiles {
                 ca: "ca.pem".to_owned(),
             },
+            oauth_clients: BTreeMap::new(),
         }
     } else {
         Credentials::load(dir)?
     };
+    // OAuth clients, added to a state directory made before they existed.
+    for name in ["service", "opaque"] {
+        credentials
+            .oauth_clients
+            .entry(name.to_owned())
+            .or_insert_with(|| OAuthClientCredentials {
+                client_id: format!("demo-{name}"),
+                client_secret: Some(random_password()),
+                redirect_uri: None,
+            });
+    }
     credentials.issuer = issuer.to_owned();
     let json =
         serde_json::to_vec_pretty(&credentials).map_err(|e| DemoError::msg(e.to_string()))?;
@@ -247,6 +292,7 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
         .map_err(|e| DemoError::msg(format!("internal HS256 secret: {e}")))?,
     );
     Ok(ServerState {
+        dir: dir.to_path_buf(),
         keys,
         jwks,
         internal_secret,
@@ -308,7 +354,7 @@ pub const INTERNAL_ISSUER: &str = "urn:demo:internal";
 /// The audience of every demo token.
 pub const AUDIENCE: &str = "demo-api";
 
-fn encoding_key(
+pub(crate) fn encoding_key(
     dir: &Path,
     key: &SigningKeyFile,
     alg: Algorithm,
@@ -426,7 +472,7 @@ fn write_pki(dir: &Path) -> Result<(), DemoError> {
 }
 
 /// A 24-character password (about 143 bits) from the OS CSPRNG.
-fn random_password() -> String {
+pub(crate) fn random_password() -> String {
     use rand::Rng;
     rand::rngs::OsRng
         .sample_iter(&rand::distributions::Alphanumeric)

@@ -1,0 +1,348 @@
+//! The demo's built-in authorization server on both adapters: the
+//! `client_credentials` grant (JWT and opaque access tokens), the tokens
+//! opening the resource routes (opaque ones through the demo's own
+//! introspection endpoint, over HTTPS), introspection and revocation, RFC
+//! 8414 metadata, and RFC 6749 §5.2 errors that match byte for byte.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code: a panic is a failed test
+
+use std::time::Duration;
+
+use auth_conformance::Pair;
+use auth_demo::Running;
+use base64::Engine as _;
+
+#[derive(Debug, PartialEq, Eq)]
+struct Reply {
+    status: u16,
+    challenge: Option<String>,
+    cache_control: Option<String>,
+    body: serde_json::Value,
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+async fn post(
+    pair: &Pair,
+    server: &Running,
+    tls: bool,
+    path: &str,
+    auth: Option<&str>,
+    form: &str,
+) -> Reply {
+    let base = if tls {
+        format!("https://localhost:{}", server.https.port())
+    } else {
+        format!("http://{}", server.http)
+    };
+    let mut req = pair
+        .client()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned());
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let res = req.send().await.unwrap();
+    let one = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+    let status = res.status().as_u16();
+    let challenge = one("www-authenticate");
+    let cache_control = one("cache-control");
+    let bytes = res.bytes().await.unwrap();
+    Reply {
+        status,
+        challenge,
+        cache_control,
+        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+async fn whoami(pair: &Pair, server: &Running, token: &str) -> (u16, serde_json::Value) {
+    let res = pair
+        .client()
+        .get(format!("http://{}/v1/whoami", server.http))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+fn token(r: &Reply) -> String {
+    r.body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_tokens_open_the_resource_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    let c = pair.credentials();
+    let (svc_id, svc_secret) = c.oauth_client("service");
+    let (op_id, op_secret) = c.oauth_client("opaque");
+    for server in [&pair.axum, &pair.actix] {
+        // JWT access tokens for `service`, by client_secret_basic.
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/token",
+            Some(&basic(svc_id, svc_secret)),
+            "grant_type=client_credentials&scope=reports%3Aread",
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.cache_control.as_deref(), Some("no-store"));
+        assert_eq!(r.body["token_type"], "Bearer");
+        assert_eq!(r.body["expires_in"], 900);
+        assert_eq!(r.body["scope"], "reports:read");
+        let jwt = token(&r);
+        assert_eq!(jwt.split('.').count(), 3);
+        // It opens the resource routes of both adapters (one issuer, one key).
+        for any in [&pair.axum, &pair.actix] {
+            let (status, id) = whoami(&pair, any, &jwt).await;
+            assert_eq!(status, 200, "{id}");
+            assert_eq!(id["method"], "jwt");
+            assert_eq!(id["subject"], svc_id);
+            assert_eq!(id["client_id"], svc_id);
+        }
+
+        // Opaque tokens for `opaque`, by client_secret_post; checked by
+        // the resource routes at this demo's introspection endpoint.
+        let form =
+            format!("grant_type=client_credentials&client_id={op_id}&client_secret={op_secret}");
+        let r = post(&pair, server, true, "/oauth/token", None, &form).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let opaque = token(&r);
+        assert!(opaque.starts_with("oat_") && !opaque.contains('.'));
+        let (status, id) = whoami(&pair, server, &opaque).await;
+        assert_eq!(status, 200, "{id}");
+        assert_eq!(id["method"], "introspection");
+        assert_eq!(id["subject"], op_id);
+        assert_eq!(id["scopes"], serde_json::json!(["reports:read"]));
+
+        // Introspection, for the client itself.
+        let auth = basic(op_id, op_secret);
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/introspect",
+            Some(&auth),
+            &format!("token={opaque}"),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["active"], true);
+        assert_eq!(r.body["client_id"], op_id);
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/introspect",
+            Some(&auth),
+            &format!("token={jwt}"),
+        )
+        .await;
+        assert_eq!(r.body["active"], true, "a JWT it issued");
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/introspect",
+            Some(&auth),
+            "token=oat_made-up",
+        )
+        .await;
+        assert_eq!(r.body, serde_json::json!({"active": false}));
+
+        // Revoking: only the client it was issued to can.
+        let svc = basic(svc_id, svc_secret);
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/revoke",
+            Some(&svc),
+            &format!("token={opaque}"),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/introspect",
+            Some(&auth),
+            &format!("token={opaque}"),
+        )
+        .await;
+        assert_eq!(r.body["active"], true, "revoked by another client");
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/revoke",
+            Some(&auth),
+            &format!("token={opaque}"),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/introspect",
+            Some(&auth),
+            &format!("token={opaque}"),
+        )
+        .await;
+        assert_eq!(r.body, serde_json::json!({"active": false}));
+        // The resource routes refuse it once their 2 s cache has passed.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let (status, _) = whoami(&pair, server, &opaque).await;
+        assert_eq!(status, 401);
+
+        // A revoked JWT is refused by the same process's resource routes.
+        let r = post(
+            &pair,
+            server,
+            true,
+            "/oauth/revoke",
+            Some(&svc),
+            &format!("token={jwt}"),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let (status, _) = whoami(&pair, server, &jwt).await;
+        assert_eq!(status, 401);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_endpoint_errors_match_on_both_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    let c = pair.credentials();
+    let (svc_id, svc_secret) = c.oauth_client("service");
+    let good = basic(svc_id, svc_secret);
+    let wrong = basic(svc_id, "wrong");
+    let cases: Vec<(bool, Option<&str>, String, u16, &str)> = vec![
+        (
+            true,
+            Some(&wrong),
+            "grant_type=client_credentials".into(),
+            401,
+            "invalid_client",
+        ),
+        (
+            true,
+            None,
+            "grant_type=client_credentials".into(),
+            401,
+            "invalid_client",
+        ),
+        (
+            true,
+            Some(&good),
+            "grant_type=password&username=a&password=b".into(),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            true,
+            Some(&good),
+            "grant_type=authorization_code&code=x".into(),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            true,
+            Some(&good),
+            "scope=reports%3Aread".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            true,
+            Some(&good),
+            "grant_type=client_credentials&scope=admin".into(),
+            400,
+            "invalid_scope",
+        ),
+        (
+            true,
+            Some(&good),
+            "grant_type=client_credentials&grant_type=client_credentials".into(),
+            400,
+            "invalid_request",
+        ),
+        (
+            true,
+            Some(&good),
+            format!("grant_type=client_credentials&client_secret={svc_secret}"),
+            400,
+            "invalid_request",
+        ),
+        (
+            false,
+            Some(&good),
+            "grant_type=client_credentials".into(),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (tls, auth, form, status, error) in cases {
+        let a = post(&pair, &pair.axum, tls, "/oauth/token", auth, &form).await;
+        let b = post(&pair, &pair.actix, tls, "/oauth/token", auth, &form).await;
+        assert_eq!(a, b, "{form}");
+        assert_eq!(
+            (a.status, a.body["error"].as_str()),
+            (status, Some(error)),
+            "{form}: {a:?}"
+        );
+        assert_eq!(a.cache_control.as_deref(), Some("no-store"));
+        let basic_used = auth.is_some() && status == 401;
+        assert_eq!(
+            a.challenge.as_deref(),
+            basic_used.then_some(r#"Basic realm="demo""#),
+            "{form}"
+        );
+        assert!(!a.body.to_string().contains("wrong") && !a.body.to_string().contains(svc_secret));
+    }
+    // Metadata: the same on both.
+    let meta = |s: &Running| {
+        let url = format!("http://{}/.well-known/oauth-authorization-server", s.http);
+        let client = pair.client().clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = (meta(&pair.axum).await, meta(&pair.actix).await);
+    assert_eq!(a, b);
+    assert_eq!(a["issuer"], auth_conformance::PAIR_ISSUER);
+    assert_eq!(
+        a["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+}
