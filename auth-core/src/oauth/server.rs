@@ -140,6 +140,12 @@ impl AuthorizationServerBuilder {
             .audience
             .ok_or_else(|| ConfigError::invalid("an authorization server needs an audience"))?;
         let verifier = match &self.signer {
+            // An HMAC key's "public" JWK is the secret itself.
+            Some((_, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512, _)) => {
+                return Err(ConfigError::invalid(
+                    "the signing key must be asymmetric (ES256, RS256, EdDSA…): resource servers verify with its public half",
+                ));
+            }
             Some((key, alg, _)) => {
                 let jwk = Jwk::from_encoding_key(key, *alg).map_err(|_| {
                     ConfigError::invalid(
