@@ -346,3 +346,82 @@ async fn token_endpoint_errors_match_on_both_adapters() {
         serde_json::json!(["client_credentials"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_and_oversized_bodies_get_bounded_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    // 120 concurrent token requests, each for a different unknown client:
+    // every one is 401 invalid_client or 503 temporarily_unavailable
+    // (secret checks are bounded per process), never anything else.
+    for server in [&pair.axum, &pair.actix] {
+        let mut all = tokio::task::JoinSet::new();
+        for i in 0..120 {
+            let client = pair.client().clone();
+            let url = format!("https://localhost:{}/oauth/token", server.https.port());
+            all.spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", basic(&format!("ghost-{i}"), "guess"))
+                    .body("grant_type=client_credentials")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let retry = res.headers().get("retry-after").is_some();
+                let body: serde_json::Value = res.json().await.unwrap_or_default();
+                (
+                    status,
+                    retry,
+                    body["error"].as_str().unwrap_or_default().to_owned(),
+                )
+            });
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        while let Some(r) = all.join_next().await {
+            let (status, retry, error) = r.unwrap();
+            match status {
+                401 => assert_eq!(error, "invalid_client"),
+                503 => assert!(retry && error == "temporarily_unavailable"),
+                other => panic!("{other} {error}"),
+            }
+            *seen.entry(status).or_insert(0) += 1;
+        }
+        assert!(seen.contains_key(&401), "{seen:?}");
+        // The server still answers at once.
+        let res = pair
+            .client()
+            .get(format!("http://{}/healthz", server.http))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // An oversized body: the same 400 on both, without reading it all.
+    let (id, secret) = pair.credentials().oauth_client("service");
+    let big = format!("grant_type=client_credentials&x={}", "a".repeat(70 * 1024));
+    let a = post(
+        &pair,
+        &pair.axum,
+        true,
+        "/oauth/token",
+        Some(&basic(id, secret)),
+        &big,
+    )
+    .await;
+    let b = post(
+        &pair,
+        &pair.actix,
+        true,
+        "/oauth/token",
+        Some(&basic(id, secret)),
+        &big,
+    )
+    .await;
+    assert_eq!(a, b);
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
