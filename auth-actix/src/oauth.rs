@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_core::oauth::OAuthError;
 use auth_core::oauth::form::MAX_FORM_LEN;
+use auth_core::oauth::resource::ProtectedResource;
 use auth_core::oauth::server::{AuthorizationServer, OAuthResponse, paths};
 
 use crate::request::HeadView;
@@ -33,6 +34,41 @@ pub fn configure(server: AuthorizationServer) -> impl FnOnce(&mut web::ServiceCo
             .route(paths::TOKEN, web::post().to(token))
             .route(paths::INTROSPECT, web::post().to(introspect))
             .route(paths::REVOKE, web::post().to(revoke));
+    }
+}
+
+/// Registers RFC 9728 protected-resource metadata at its well-known
+/// [`PATH`](auth_core::oauth::resource::PATH), for a resource server.
+///
+/// ```
+/// use actix_web::App;
+/// use auth_core::oauth::resource::ProtectedResource;
+///
+/// let meta = ProtectedResource::builder("https://api.example")
+///     .authorization_server("https://as.example")
+///     .build()
+///     .unwrap();
+/// let app = App::new().configure(auth_actix::oauth::resource_metadata(meta));
+/// ```
+pub fn resource_metadata(meta: ProtectedResource) -> impl FnOnce(&mut web::ServiceConfig) {
+    let body = web::Bytes::copy_from_slice(meta.body());
+    move |cfg| {
+        cfg.route(
+            auth_core::oauth::resource::PATH,
+            web::get().to(move || {
+                let body = body.clone();
+                async move {
+                    respond(OAuthResponse {
+                        status: 200,
+                        headers: vec![
+                            ("content-type", "application/json".to_owned()),
+                            ("cache-control", "max-age=300".to_owned()),
+                        ],
+                        body: body.to_vec(),
+                    })
+                }
+            }),
+        );
     }
 }
 

@@ -469,7 +469,8 @@ mod tests {
         assert_eq!(r.kind(), AuthErrorKind::Unavailable);
         assert_eq!(r.title(), "Service unavailable");
         assert_eq!(r.problem_type(), "urn:auth-stack:problem:unavailable");
-        assert!(!r.detail().is_empty());
+        assert_eq!(r.detail(), err.detail());
+        assert_eq!(r.detail(), "the authentication service is unavailable");
         let page = r.clone().with_body("text/html", b"<p>later</p>".to_vec());
         assert_eq!(page.status(), 503);
         assert_eq!(page.header_values("retry-after").collect::<Vec<_>>(), ["7"]);

@@ -4,6 +4,7 @@
 
 use auth_core::oauth::OAuthError;
 use auth_core::oauth::form::MAX_FORM_LEN;
+use auth_core::oauth::resource::ProtectedResource;
 use auth_core::oauth::server::{AuthorizationServer, OAuthResponse, paths};
 use axum::Router;
 use axum::body::Body;
@@ -37,6 +38,41 @@ pub fn router(server: AuthorizationServer) -> Router {
         .route(paths::INTROSPECT, post(introspect))
         .route(paths::REVOKE, post(revoke))
         .with_state(server)
+}
+
+/// RFC 9728 protected-resource metadata at its well-known
+/// [`PATH`](auth_core::oauth::resource::PATH), for a resource server.
+///
+/// ```
+/// use auth_core::oauth::resource::ProtectedResource;
+///
+/// let meta = ProtectedResource::builder("https://api.example")
+///     .authorization_server("https://as.example")
+///     .build()
+///     .unwrap();
+/// let app: axum::Router = auth_tower::oauth::resource_metadata(meta);
+/// ```
+pub fn resource_metadata(meta: ProtectedResource) -> Router {
+    let body = bytes::Bytes::copy_from_slice(meta.body());
+    Router::new().route(
+        auth_core::oauth::resource::PATH,
+        get(move || {
+            let body = body.clone();
+            async move { respond(resource_response(body.to_vec())) }
+        }),
+    )
+}
+
+/// The answer carrying a resource-metadata document.
+pub(crate) fn resource_response(body: Vec<u8>) -> OAuthResponse {
+    OAuthResponse {
+        status: 200,
+        headers: vec![
+            ("content-type", "application/json".to_owned()),
+            ("cache-control", "max-age=300".to_owned()),
+        ],
+        body,
+    }
 }
 
 async fn metadata(State(server): State<AuthorizationServer>) -> Response {

@@ -345,6 +345,28 @@ async fn token_endpoint_errors_match_on_both_adapters() {
         a["grant_types_supported"],
         serde_json::json!(["client_credentials"])
     );
+    // RFC 9728 resource metadata: the same on both, naming this issuer.
+    let resource = |s: &Running| {
+        let url = format!("http://{}/.well-known/oauth-protected-resource", s.http);
+        let client = pair.client().clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            assert_eq!(res.headers()["content-type"], "application/json");
+            res.bytes().await.unwrap()
+        }
+    };
+    let (a, b) = (resource(&pair.axum).await, resource(&pair.actix).await);
+    assert_eq!(a, b);
+    let doc: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(doc["resource"], auth_conformance::PAIR_ISSUER);
+    assert_eq!(
+        doc["authorization_servers"],
+        serde_json::json!([auth_conformance::PAIR_ISSUER])
+    );
+    assert_eq!(
+        doc["bearer_methods_supported"],
+        serde_json::json!(["header"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

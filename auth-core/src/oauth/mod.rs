@@ -20,6 +20,10 @@
 //!   and revocation (RFC 7009) endpoints and RFC 8414 metadata, mounted by
 //!   `auth-tower` (an axum `Router`) and `auth-actix` (a `ServiceConfig`).
 //!
+//! - [`resource`]: RFC 9728 protected-resource metadata, for resource
+//!   servers (served by `auth_tower::oauth::resource_metadata` and
+//!   `auth_actix::oauth::resource_metadata`).
+//!
 //! Planned: `/authorize` with the authorization-code grant, rotating refresh
 //! tokens with reuse detection, token exchange (RFC 8693), signing-key
 //! rotation, certificate-bound tokens.
@@ -27,6 +31,7 @@
 pub mod client;
 pub mod form;
 pub mod pkce;
+pub mod resource;
 pub mod server;
 
 mod error;

@@ -34,6 +34,9 @@ async fn method_not_allowed() -> HttpResponse {
 
 fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
     auth_actix::oauth::configure(shared.oauth.clone())(cfg);
+    if let Some(meta) = shared.resource.clone() {
+        auth_actix::oauth::resource_metadata(meta)(cfg);
+    }
     let guard = &shared.guard;
     let any = || RequireAuth::new(guard.clone());
     let scope = |s: &str| RequireAuth::new(guard.clone()).policy(Policy::scope(s));

@@ -54,6 +54,13 @@ pub(crate) fn router(shared: &Shared) -> Router {
         )
         .route("/v1/admin", get(whoami).route_layer(scope("admin")))
         .merge(auth_tower::oauth::router(shared.oauth.clone()))
+        .merge(
+            shared
+                .resource
+                .clone()
+                .map(auth_tower::oauth::resource_metadata)
+                .unwrap_or_default(),
+        )
         .fallback(|| async {
             json(
                 StatusCode::NOT_FOUND,

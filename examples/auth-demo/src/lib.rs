@@ -21,6 +21,7 @@ use auth_core::basic::BasicAuthenticator;
 use auth_core::basic::hash_password;
 use auth_core::introspection::Introspection;
 use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
+use auth_core::oauth::resource::ProtectedResource;
 use auth_core::oauth::server::AuthorizationServer;
 use auth_core::store::MemoryRevocations;
 use auth_core::{AnyOf, Guard, Identity, Secret};
@@ -188,6 +189,9 @@ pub(crate) struct Shared {
     pub(crate) guard: Guard,
     /// The built-in authorization server's endpoints.
     pub(crate) oauth: AuthorizationServer,
+    /// RFC 9728 metadata of the resource routes (none when the issuer is
+    /// not a URL it accepts).
+    pub(crate) resource: Option<ProtectedResource>,
     /// The JWKS document served at `/.well-known/jwks.json`.
     pub(crate) jwks: Arc<Vec<u8>>,
 }
@@ -442,9 +446,19 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .build()
         .map_err(DemoError::config)?;
     let tls = tls_config(&state, &config.state_dir.join(&state.credentials.tls.ca))?;
+    // The demo is its own authorization server: the resource is named by
+    // the same URL as the issuer.
+    let resource = ProtectedResource::builder(state.credentials.issuer.clone())
+        .authorization_server(state.credentials.issuer.clone())
+        .scopes(["reports:read", "reports:write", "admin"])
+        .name("auth-stack demo")
+        .build()
+        .inspect_err(|e| tracing::warn!(error = %e, "no protected-resource metadata"))
+        .ok();
     let shared = Shared {
         guard,
         oauth,
+        resource,
         jwks: Arc::new(state.jwks.clone()),
     };
 
