@@ -618,8 +618,15 @@ mod tests {
         assert!(b("ftp://as.example/i").build().is_err());
         let secret = || Secret::new(b"topsecretvalue".to_vec());
         let builder = Introspection::builder("https://as.example/i", "rs", secret());
-        assert!(!format!("{builder:?}").contains("topsecret"));
+        let shown = format!("{builder:?}");
+        assert!(
+            shown.contains("as.example/i") && shown.contains("\"rs\""),
+            "{shown}"
+        );
+        assert!(!shown.contains("topsecret"));
         let built = builder.build().unwrap_or_else(|e| panic!("{e}"));
-        assert!(!format!("{built:?}").contains("topsecret"));
+        let shown = format!("{built:?}");
+        assert!(shown.contains("https://as.example/i"), "{shown}");
+        assert!(!shown.contains("topsecret"));
     }
 }
