@@ -543,6 +543,14 @@ mod tests {
         assert!(identity.has_scope("read") && identity.has_scope("write"));
         assert_eq!(identity.client_id(), Some("app"));
         assert_eq!(exp, Some(at));
+        // `nbf` up to the 30 s leeway ahead is accepted.
+        let soon = at - 3600 + 30;
+        let json =
+            format!(r#"{{"active":true,"sub":"a","iss":"https://as","aud":"api","nbf":{soon}}}"#);
+        assert!(
+            matches!(interpret(&json), Ok(Answer::Active { .. })),
+            "{json}"
+        );
         // A client-credentials token: no `sub`, a client.
         let json = r#"{"active":true,"client_id":"svc","iss":"https://as","aud":"api"}"#;
         assert!(matches!(interpret(json), Ok(Answer::Active { .. })));
@@ -563,6 +571,9 @@ mod tests {
             r#"{"active":true,"sub":"a","aud":"api","exp":1.5}"#.to_owned(),
             format!(r#"{{"active":true,"sub":"a","aud":"api","nbf":{f}}}"#),
             r#"{"active":true,"sub":"a","aud":"api","nbf":"soon"}"#.to_owned(),
+            format!(
+                r#"{{"active":true,"sub":"a","iss":"https://as","aud":["other","x"],"exp":{f}}}"#
+            ),
         ] {
             assert!(matches!(interpret(&json), Ok(Answer::Inactive)), "{json}");
         }

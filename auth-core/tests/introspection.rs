@@ -36,6 +36,8 @@ enum Mode {
     Slow,
     Huge,
     NotJson,
+    /// HTTP 500 with an answer that would otherwise be accepted.
+    FailActive,
 }
 
 #[derive(Default)]
@@ -53,8 +55,8 @@ async fn introspect(
     body: String,
 ) -> (StatusCode, String) {
     state.calls.fetch_add(1, Ordering::SeqCst);
-    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    let in_flight = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
     let mode = state.mode.lock().unwrap().unwrap_or(Mode::Normal);
     // Give concurrent lookups time to pile up.
     tokio::time::sleep(Duration::from_millis(if mode == Mode::Slow {
@@ -79,6 +81,10 @@ async fn introspect(
             );
         }
         Mode::NotJson => return (StatusCode::OK, "<html>".into()),
+        Mode::FailActive => {
+            let answer = active("ada", "", now() + 3600).to_string();
+            return (StatusCode::INTERNAL_SERVER_ERROR, answer);
+        }
         Mode::Normal | Mode::Slow => {}
     }
     let form: HashMap<String, String> = body
@@ -178,6 +184,7 @@ async fn active_tokens_map_to_identities_and_are_cached() {
         );
     }
     assert_eq!(state.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(intro.call_count(), 2);
 
     // Missing scope: 403.
     state
@@ -237,7 +244,7 @@ async fn endpoint_failures_are_503_with_retry_after_never_401() {
         .lock()
         .unwrap()
         .insert("ok".into(), active("ada", "", now() + 3600));
-    for mode in [Mode::Fail, Mode::Huge, Mode::NotJson] {
+    for mode in [Mode::Fail, Mode::Huge, Mode::NotJson, Mode::FailActive] {
         *state.mode.lock().unwrap() = Some(mode);
         let guard = Guard::builder(authn(addr, "rs-secret")).build().unwrap();
         let r = guard.check(&bearer("ok")).await.unwrap_err();
@@ -347,4 +354,42 @@ async fn api_keys_and_jwts_are_not_sent_to_the_endpoint() {
     let id = guard.check(&bearer("opaque-9")).await.unwrap();
     assert_eq!(id.identity().unwrap().subject(), "ada");
     assert_eq!(state.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_read_up_to_the_cap_exactly() {
+    let (addr, state) = start_as().await;
+    // An active answer padded to about 10 KiB: within the default cap.
+    let mut padded = active("ada", "", now() + 3600);
+    padded["pad"] = serde_json::Value::from("p".repeat(10 * 1024));
+    state
+        .tokens
+        .lock()
+        .unwrap()
+        .insert("padded".into(), padded.clone());
+    let guard = Guard::builder(authn(addr, "rs-secret")).build().unwrap();
+    guard.check(&bearer("padded")).await.unwrap();
+
+    // A cap of exactly the answer's length reads it; one byte less does not.
+    let len = padded.to_string().len();
+    let capped = |cap: usize| {
+        Introspection::builder(
+            format!("http://{addr}/introspect"),
+            "rs",
+            Secret::new(b"rs-secret".to_vec()),
+        )
+        .allow_plain_http_loopback()
+        .issuer("https://as.test")
+        .audience("api")
+        .max_response(cap)
+        .build()
+        .unwrap()
+    };
+    let exact = Guard::builder(capped(len)).build().unwrap();
+    exact.check(&bearer("padded")).await.unwrap();
+    let short = Guard::builder(capped(len - 1)).build().unwrap();
+    assert_eq!(
+        short.check(&bearer("padded")).await.unwrap_err().status(),
+        503
+    );
 }
