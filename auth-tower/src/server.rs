@@ -21,7 +21,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -454,7 +454,11 @@ impl ConnSettings {
 struct Activity {
     in_flight: AtomicUsize,
     seen: AtomicBool,
-    last_end: std::sync::Mutex<Instant>,
+    /// When the connection opened; `last_end` counts from it.
+    opened: Instant,
+    /// When the last request ended, in milliseconds since `opened`: an
+    /// atomic, so that no lock is taken per request.
+    last_end: AtomicU64,
     ended: tokio::sync::Notify,
 }
 
@@ -463,7 +467,8 @@ impl Default for Activity {
         Self {
             in_flight: AtomicUsize::new(0),
             seen: AtomicBool::new(false),
-            last_end: std::sync::Mutex::new(Instant::now()),
+            opened: Instant::now(),
+            last_end: AtomicU64::new(0),
             ended: tokio::sync::Notify::new(),
         }
     }
@@ -481,7 +486,12 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        Some(*self.last_end.lock().unwrap_or_else(|e| e.into_inner()))
+        let ms = self.last_end.load(Ordering::Acquire);
+        Some(
+            self.opened
+                .checked_add(Duration::from_millis(ms))
+                .unwrap_or_else(Instant::now),
+        )
     }
 }
 
@@ -525,7 +535,8 @@ struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        *self.0.last_end.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_end.store(ms, Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.0.ended.notify_one();
     }
