@@ -58,7 +58,7 @@ use crate::authenticate::{AuthRequest, Authenticator, BoxFuture, Specificity};
 use crate::claims::ClaimsMapping;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::identity::{AuthMethod, Claims, Identity};
-use crate::jwt::jwks::{fetchable, same_origin_redirects};
+use crate::jwt::jwks::{fetchable_as, same_origin_redirects};
 use crate::rejection::Challenge;
 use crate::request::RequestHead;
 use crate::secret::Secret;
@@ -167,8 +167,12 @@ impl IntrospectionBuilder {
     /// The authenticator. Fails on an endpoint that is not `https` (or
     /// allowed loopback `http`), or when the HTTP client cannot be built.
     pub fn build(self) -> Result<Introspection, ConfigError> {
-        let endpoint = fetchable(&self.endpoint, self.plain_loopback)
-            .map_err(|e| ConfigError::invalid(e.replace("JWKS URL", "introspection endpoint")))?;
+        let endpoint = fetchable_as(
+            "introspection endpoint",
+            &self.endpoint,
+            self.plain_loopback,
+        )
+        .map_err(ConfigError::invalid)?;
         let client = match self.client {
             Some(c) => c,
             None => reqwest::Client::builder()

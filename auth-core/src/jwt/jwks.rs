@@ -77,7 +77,16 @@ impl Default for JwksConfig {
 /// Whether `url` may be fetched for keys: `https`, or `http` to a
 /// loopback IP address when `plain_loopback` allows it. The reason if not.
 pub(crate) fn fetchable(url: &str, plain_loopback: bool) -> Result<reqwest::Url, String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("JWKS URL {url:?}: {e}"))?;
+    fetchable_as("JWKS URL", url, plain_loopback)
+}
+
+/// [`fetchable`], for any outbound URL; `what` names it in the reason.
+pub(crate) fn fetchable_as(
+    what: &str,
+    url: &str,
+    plain_loopback: bool,
+) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{what} {url:?}: {e}"))?;
     let loopback = || {
         parsed
             .host_str()
@@ -89,12 +98,12 @@ pub(crate) fn fetchable(url: &str, plain_loopback: bool) -> Result<reqwest::Url,
         "https" => Ok(parsed),
         "http" if plain_loopback && loopback() => Ok(parsed),
         "http" if plain_loopback => Err(format!(
-            "JWKS URL {url:?}: plain http is allowed only to a loopback address"
+            "{what} {url:?}: plain http is allowed only to a loopback address"
         )),
         "http" => Err(format!(
-            "JWKS URL {url:?}: https is required (plain http lets anyone on the path hand out keys)"
+            "{what} {url:?}: https is required (plain http lets anyone on the path answer in its place)"
         )),
-        other => Err(format!("JWKS URL {url:?}: unsupported scheme {other:?}")),
+        other => Err(format!("{what} {url:?}: unsupported scheme {other:?}")),
     }
 }
 
