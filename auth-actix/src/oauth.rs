@@ -4,10 +4,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_core::oauth::OAuthError;
 use auth_core::oauth::form::MAX_FORM_LEN;
-use auth_core::oauth::resource::ProtectedResource;
-use auth_core::oauth::server::{AuthorizationServer, OAuthResponse, paths};
+use auth_core::oauth::resource::{PATH as RESOURCE_PATH, ProtectedResource};
+use auth_core::oauth::server::{AuthorizationServer, Endpoint, OAuthResponse, paths};
 
 use crate::request::HeadView;
 
@@ -29,11 +28,34 @@ use crate::request::HeadView;
 /// ```
 pub fn configure(server: AuthorizationServer) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(server))
-            .route(paths::METADATA, web::get().to(metadata))
-            .route(paths::TOKEN, web::post().to(token))
-            .route(paths::INTROSPECT, web::post().to(introspect))
-            .route(paths::REVOKE, web::post().to(revoke));
+        cfg.app_data(web::Data::new(server)).route(
+            paths::METADATA,
+            web::get().to(|server: web::Data<AuthorizationServer>| async move {
+                respond(server.metadata())
+            }),
+        );
+        for e in [Endpoint::Token, Endpoint::Introspect, Endpoint::Revoke] {
+            cfg.route(
+                e.path(),
+                web::post().to(
+                    move |server: web::Data<AuthorizationServer>,
+                          req: HttpRequest,
+                          body: web::Payload| async move {
+                        // `None` past the form limit (or when the body breaks off).
+                        let body = body
+                            .to_bytes_limited(MAX_FORM_LEN)
+                            .await
+                            .ok()
+                            .and_then(Result::ok);
+                        respond(
+                            server
+                                .handle(e, &HeadView::new(&req), body.as_deref())
+                                .await,
+                        )
+                    },
+                ),
+            );
+        }
     }
 }
 
@@ -51,71 +73,15 @@ pub fn configure(server: AuthorizationServer) -> impl FnOnce(&mut web::ServiceCo
 /// let app = App::new().configure(auth_actix::oauth::resource_metadata(meta));
 /// ```
 pub fn resource_metadata(meta: ProtectedResource) -> impl FnOnce(&mut web::ServiceConfig) {
-    let body = web::Bytes::copy_from_slice(meta.body());
     move |cfg| {
         cfg.route(
-            auth_core::oauth::resource::PATH,
+            RESOURCE_PATH,
             web::get().to(move || {
-                let body = body.clone();
-                async move {
-                    respond(OAuthResponse {
-                        status: 200,
-                        headers: vec![
-                            ("content-type", "application/json".to_owned()),
-                            ("cache-control", "max-age=300".to_owned()),
-                        ],
-                        body: body.to_vec(),
-                    })
-                }
+                let answer = meta.response();
+                async move { respond(answer) }
             }),
         );
     }
-}
-
-async fn metadata(server: web::Data<AuthorizationServer>) -> HttpResponse {
-    respond(server.metadata())
-}
-
-async fn token(
-    server: web::Data<AuthorizationServer>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> HttpResponse {
-    let Some(body) = read(body).await else {
-        return respond(too_large());
-    };
-    respond(server.token(&HeadView::new(&req), &body).await)
-}
-
-async fn introspect(
-    server: web::Data<AuthorizationServer>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> HttpResponse {
-    let Some(body) = read(body).await else {
-        return respond(too_large());
-    };
-    respond(server.introspect(&HeadView::new(&req), &body).await)
-}
-
-async fn revoke(
-    server: web::Data<AuthorizationServer>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> HttpResponse {
-    let Some(body) = read(body).await else {
-        return respond(too_large());
-    };
-    respond(server.revoke(&HeadView::new(&req), &body).await)
-}
-
-/// The body, or `None` past [`MAX_FORM_LEN`] (or when it breaks off).
-async fn read(body: web::Payload) -> Option<web::Bytes> {
-    body.to_bytes_limited(MAX_FORM_LEN).await.ok()?.ok()
-}
-
-fn too_large() -> OAuthResponse {
-    OAuthError::invalid_request("the request body is too large").into()
 }
 
 fn respond(r: OAuthResponse) -> HttpResponse {

@@ -163,6 +163,9 @@ async fn client_credentials_issue_jwts_and_opaque_tokens() {
         )
         .await;
     assert_ne!(json(&again)["access_token"].as_str(), Some(opaque.as_str()));
+    // A token response's Debug output does not show the token.
+    assert!(!format!("{again:?}").contains("oat_"));
+    assert!(!format!("{r:?}").contains(&opaque));
 }
 
 #[tokio::test]

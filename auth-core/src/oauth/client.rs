@@ -75,8 +75,8 @@ pub enum ClientAuthMethod {
     None,
 }
 
-/// A registered client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A registered client. Its `Debug` leaves the secret's hash out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Client {
     id: String,
     secret_hash: Option<String>,
@@ -84,6 +84,19 @@ pub struct Client {
     grants: Vec<GrantType>,
     scopes: Vec<String>,
     opaque_tokens: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("confidential", &self.is_confidential())
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grants", &self.grants)
+            .field("scopes", &self.scopes)
+            .field("opaque_tokens", &self.opaque_tokens)
+            .finish()
+    }
 }
 
 impl Client {
@@ -702,6 +715,16 @@ mod tests {
         assert_eq!(
             GrantType::parse("password").unwrap_err().kind(),
             OAuthErrorCode::UnsupportedGrantType
+        );
+    }
+
+    #[test]
+    fn debug_output_leaves_secret_hashes_out() {
+        let r = registry();
+        let shown = format!("{r:?}");
+        assert!(
+            shown.contains("svc app") && !shown.contains("$argon2"),
+            "{shown}"
         );
     }
 

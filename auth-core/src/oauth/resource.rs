@@ -70,6 +70,19 @@ impl ProtectedResource {
         &self.body
     }
 
+    /// The answer for `GET` [`PATH`]: the document, cacheable for five
+    /// minutes.
+    pub fn response(&self) -> super::server::OAuthResponse {
+        super::server::OAuthResponse {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("cache-control", "max-age=300".to_owned()),
+            ],
+            body: self.body.clone(),
+        }
+    }
+
     /// The resource identifier.
     pub fn resource(&self) -> &str {
         &self.doc.resource

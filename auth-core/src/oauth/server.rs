@@ -25,7 +25,8 @@ use crate::request::RequestHead;
 use crate::store::{MemoryRevocations, MemoryTokens, RevocationStore, TokenStore};
 
 /// What an endpoint answers: status, headers (lower-case names), body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Its `Debug` shows the body's length only: it may carry a token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OAuthResponse {
     /// The HTTP status.
     pub status: u16,
@@ -37,7 +38,7 @@ pub struct OAuthResponse {
 
 impl OAuthResponse {
     /// A JSON answer that must not be cached (tokens, introspection).
-    fn json(status: u16, body: &Value) -> Self {
+    pub(crate) fn json(status: u16, body: &Value) -> Self {
         Self {
             status,
             headers: vec![
@@ -47,6 +48,16 @@ impl OAuthResponse {
             ],
             body: serde_json::to_vec(body).unwrap_or_default(),
         }
+    }
+}
+
+impl std::fmt::Debug for OAuthResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 
@@ -76,6 +87,29 @@ pub mod paths {
     pub const REVOKE: &str = "/oauth/revoke";
     /// The JWKS (served by the application).
     pub const JWKS: &str = "/.well-known/jwks.json";
+}
+
+/// The endpoints that take a form body, for [`AuthorizationServer::handle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `POST /oauth/token`.
+    Token,
+    /// `POST /oauth/introspect`.
+    Introspect,
+    /// `POST /oauth/revoke`.
+    Revoke,
+}
+
+impl Endpoint {
+    /// Its path (see [`paths`]).
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Token => paths::TOKEN,
+            Self::Introspect => paths::INTROSPECT,
+            Self::Revoke => paths::REVOKE,
+        }
+    }
 }
 
 /// Builds an [`AuthorizationServer`].
@@ -139,6 +173,13 @@ impl AuthorizationServerBuilder {
         let audience = self
             .audience
             .ok_or_else(|| ConfigError::invalid("an authorization server needs an audience"))?;
+        let validation = self.signer.as_ref().map(|(_, alg, _)| {
+            let mut v = Validation::new(*alg);
+            v.set_issuer(&[&self.issuer]);
+            v.set_audience(&[&audience]);
+            v.leeway = 0;
+            v
+        });
         let verifier = match &self.signer {
             // An HMAC key's "public" JWK is the secret itself.
             Some((_, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512, _)) => {
@@ -173,7 +214,7 @@ impl AuthorizationServerBuilder {
                 registry: self.registry,
                 audience,
                 signer: self.signer,
-                verifier,
+                verifier: verifier.zip(validation),
                 access_ttl: self.access_ttl,
                 tokens: self
                     .tokens
@@ -205,7 +246,8 @@ struct Inner {
     registry: ClientRegistry,
     audience: String,
     signer: Option<(EncodingKey, Algorithm, String)>,
-    verifier: Option<DecodingKey>,
+    /// The public key and the checks for the server's own JWTs.
+    verifier: Option<(DecodingKey, Validation)>,
     access_ttl: Duration,
     tokens: Arc<dyn TokenStore>,
     revocations: Arc<dyn RevocationStore>,
@@ -281,6 +323,27 @@ impl AuthorizationServer {
         res.headers
             .push(("cache-control", "max-age=300".to_owned()));
         res
+    }
+
+    /// One of the form endpoints for a request with `head` and `body`;
+    /// `None` for a body the adapter did not read in full (over
+    /// [`MAX_FORM_LEN`](super::form::MAX_FORM_LEN), or broken off), which
+    /// is refused with `invalid_request`. Adapters call this and only move
+    /// the request in and the [`OAuthResponse`] out.
+    pub async fn handle(
+        &self,
+        endpoint: Endpoint,
+        head: &dyn RequestHead,
+        body: Option<&[u8]>,
+    ) -> OAuthResponse {
+        let Some(body) = body else {
+            return OAuthError::invalid_request("the request body is too large").into();
+        };
+        match endpoint {
+            Endpoint::Token => self.token(head, body).await,
+            Endpoint::Introspect => self.introspect(head, body).await,
+            Endpoint::Revoke => self.revoke(head, body).await,
+        }
     }
 
     /// `POST /oauth/token`: `head` and the form `body`.
@@ -459,17 +522,13 @@ impl AuthorizationServer {
                     .is_some_and(|e| e > now_secs())
             }));
         }
-        let (Some(verifier), Some((_, alg, _))) = (&inner.verifier, &inner.signer) else {
+        let Some((verifier, validation)) = &inner.verifier else {
             return Ok(None);
         };
         if token.len() > 8 * 1024 {
             return Ok(None);
         }
-        let mut validation = Validation::new(*alg);
-        validation.set_issuer(&[&inner.issuer]);
-        validation.set_audience(&[&inner.audience]);
-        validation.leeway = 0;
-        let Ok(data) = jsonwebtoken::decode::<Claims>(token, verifier, &validation) else {
+        let Ok(data) = jsonwebtoken::decode::<Claims>(token, verifier, validation) else {
             return Ok(None);
         };
         let claims = data.claims;
