@@ -10,8 +10,9 @@ use auth_core::oauth::server::{AuthorizationServer, Endpoint, OAuthResponse, pat
 
 use crate::request::HeadView;
 
-/// Registers the token, introspection and revocation endpoints (`POST`)
-/// and the RFC 8414 metadata (`GET`) at their [`paths`], outside any
+/// Registers the authorization endpoint (`GET` and `POST`), the token,
+/// introspection and revocation endpoints (`POST`), the JWKS and the
+/// RFC 8414 metadata (`GET`) at their [`paths`], outside any
 /// `RequireAuth` (clients authenticate to these endpoints themselves).
 ///
 /// ```
@@ -28,33 +29,47 @@ use crate::request::HeadView;
 /// ```
 pub fn configure(server: AuthorizationServer) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(server)).route(
-            paths::METADATA,
-            web::get().to(|server: web::Data<AuthorizationServer>| async move {
-                respond(server.metadata())
-            }),
-        );
-        for e in [Endpoint::Token, Endpoint::Introspect, Endpoint::Revoke] {
-            cfg.route(
-                e.path(),
-                web::post().to(
-                    move |server: web::Data<AuthorizationServer>,
-                          req: HttpRequest,
-                          body: web::Payload| async move {
-                        // `None` past the form limit (or when the body breaks off).
-                        let body = body
-                            .to_bytes_limited(MAX_FORM_LEN)
-                            .await
-                            .ok()
-                            .and_then(Result::ok);
-                        respond(
-                            server
-                                .handle(e, &HeadView::new(&req), body.as_deref())
-                                .await,
-                        )
-                    },
-                ),
+        cfg.app_data(web::Data::new(server))
+            .route(
+                paths::METADATA,
+                web::get().to(|server: web::Data<AuthorizationServer>| async move {
+                    respond(server.metadata())
+                }),
+            )
+            .route(
+                paths::JWKS,
+                web::get().to(|server: web::Data<AuthorizationServer>| async move {
+                    respond(server.jwks_response())
+                }),
             );
+        for e in Endpoint::ALL {
+            for method in e.methods() {
+                let route = if *method == "GET" {
+                    web::get()
+                } else {
+                    web::post()
+                };
+                cfg.route(
+                    e.path(),
+                    route.to(
+                        move |server: web::Data<AuthorizationServer>,
+                              req: HttpRequest,
+                              body: web::Payload| async move {
+                            // `None` past the form limit (or when the body breaks off).
+                            let body = body
+                                .to_bytes_limited(MAX_FORM_LEN)
+                                .await
+                                .ok()
+                                .and_then(Result::ok);
+                            respond(
+                                server
+                                    .handle(e, &HeadView::new(&req), body.as_deref())
+                                    .await,
+                            )
+                        },
+                    ),
+                );
+            }
         }
     }
 }

@@ -225,6 +225,12 @@ async fn token_requests_are_refused_for_what_they_get_wrong() {
         (
             head(Some(&svc)),
             b"grant_type=refresh_token&refresh_token=x",
+            // A grant the client is not registered for.
+            (400, "unauthorized_client"),
+        ),
+        (
+            head(Some(&svc)),
+            b"grant_type=password&username=a&password=b",
             (400, "unsupported_grant_type"),
         ),
         (

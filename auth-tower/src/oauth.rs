@@ -15,7 +15,8 @@ use http::StatusCode;
 use crate::request::HeadView;
 use crate::response::add_headers;
 
-/// The token, introspection and revocation endpoints (`POST`) and the
+/// The authorization endpoint (`GET` and `POST`), the token,
+/// introspection and revocation endpoints (`POST`), the JWKS and the
 /// RFC 8414 metadata (`GET`) at their [`paths`]. Merge it into the
 /// application's router, outside any auth layer (clients authenticate to
 /// these endpoints themselves).
@@ -32,26 +33,39 @@ use crate::response::add_headers;
 /// let app: axum::Router = auth_tower::oauth::router(server);
 /// ```
 pub fn router(server: AuthorizationServer) -> Router {
-    let endpoint = |e: Endpoint| {
-        post(
-            move |State(server): State<AuthorizationServer>, req: Request| async move {
-                let (parts, body) = req.into_parts();
-                // `None` past the form limit (or when the body breaks off).
-                let body = axum::body::to_bytes(body, MAX_FORM_LEN).await.ok();
-                respond(
-                    server
-                        .handle(e, &HeadView::new(&parts), body.as_deref())
-                        .await,
-                )
-            },
-        )
+    let handler = |e: Endpoint| {
+        move |State(server): State<AuthorizationServer>, req: Request| async move {
+            let (parts, body) = req.into_parts();
+            // `None` past the form limit (or when the body breaks off).
+            let body = axum::body::to_bytes(body, MAX_FORM_LEN).await.ok();
+            respond(
+                server
+                    .handle(e, &HeadView::new(&parts), body.as_deref())
+                    .await,
+            )
+        }
     };
-    let mut router = Router::new().route(
-        paths::METADATA,
-        get(|State(server): State<AuthorizationServer>| async move { respond(server.metadata()) }),
-    );
-    for e in [Endpoint::Token, Endpoint::Introspect, Endpoint::Revoke] {
-        router = router.route(e.path(), endpoint(e));
+    let mut router =
+        Router::new()
+            .route(
+                paths::METADATA,
+                get(|State(server): State<AuthorizationServer>| async move {
+                    respond(server.metadata())
+                }),
+            )
+            .route(
+                paths::JWKS,
+                get(|State(server): State<AuthorizationServer>| async move {
+                    respond(server.jwks_response())
+                }),
+            );
+    for e in Endpoint::ALL {
+        let route = if e.methods().contains(&"GET") {
+            get(handler(e)).post(handler(e))
+        } else {
+            post(handler(e))
+        };
+        router = router.route(e.path(), route);
     }
     router.with_state(server)
 }

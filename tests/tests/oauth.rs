@@ -267,6 +267,14 @@ async fn token_endpoint_errors_match_on_both_adapters() {
             Some(&good),
             "grant_type=authorization_code&code=x".into(),
             400,
+            // The service client is not registered for it.
+            "unauthorized_client",
+        ),
+        (
+            true,
+            Some(&good),
+            "grant_type=password&username=alice&password=x".into(),
+            400,
             "unsupported_grant_type",
         ),
         (
@@ -343,8 +351,14 @@ async fn token_endpoint_errors_match_on_both_adapters() {
     assert_eq!(a["issuer"], auth_conformance::PAIR_ISSUER);
     assert_eq!(
         a["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
+    assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     // RFC 9728 resource metadata: the same on both, naming this issuer.
     let resource = |s: &Running| {
         let url = format!("http://{}/.well-known/oauth-protected-resource", s.http);

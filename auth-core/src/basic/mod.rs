@@ -474,7 +474,45 @@ impl BasicAuthenticator {
         result
     }
 
-    fn transport_ok(&self, head: &dyn RequestHead) -> bool {
+    /// Checks the payload of an `Authorization: Basic` header (for the
+    /// OAuth authorization endpoint's scripted logins).
+    #[cfg(feature = "oauth")]
+    pub(crate) async fn check_basic_payload(
+        &self,
+        head: &dyn RequestHead,
+        payload: &[u8],
+    ) -> Result<Identity, AuthError> {
+        let pair = parse::parse(payload).map_err(|_| {
+            wrong_credentials("malformed").with_detail("the Basic credentials are malformed")
+        })?;
+        self.check_pair(head, pair.user, pair.password).await
+    }
+
+    /// Checks a user name and password from a login form, bounded and
+    /// prepared as a Basic pair is.
+    #[cfg(feature = "oauth")]
+    pub(crate) async fn check_login(
+        &self,
+        head: &dyn RequestHead,
+        user: &str,
+        password: &str,
+    ) -> Result<Identity, AuthError> {
+        let malformed = || wrong_credentials("malformed");
+        if user.len() > parse::MAX_USER_LEN || password.len() > parse::MAX_PASSWORD_LEN {
+            return Err(malformed());
+        }
+        if user.chars().any(char::is_control) || password.chars().any(char::is_control) {
+            return Err(malformed());
+        }
+        let user = parse::prepare_username(user);
+        if user.is_empty() {
+            return Err(malformed());
+        }
+        let password = Secret::from(parse::prepare_password(password));
+        self.check_pair(head, user, password).await
+    }
+
+    pub(crate) fn transport_ok(&self, head: &dyn RequestHead) -> bool {
         self.inner.allow_plaintext || self.inner.trusted.transport_is_secure(head)
     }
 

@@ -159,6 +159,21 @@ impl Client {
         &self.id
     }
 
+    /// The grant types it may use.
+    pub fn allowed_grants(&self) -> impl Iterator<Item = GrantType> + '_ {
+        self.grants.iter().copied()
+    }
+
+    /// The scopes it may be granted.
+    pub fn allowed_scopes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.scopes.iter().map(String::as_str)
+    }
+
+    /// Its redirect URIs.
+    pub fn redirect_uris(&self) -> impl Iterator<Item = &str> + '_ {
+        self.redirect_uris.iter().map(String::as_str)
+    }
+
     /// Whether it has a secret.
     pub fn is_confidential(&self) -> bool {
         self.secret_hash.is_some()
@@ -283,6 +298,17 @@ impl ClientRegistryBuilder {
         let mut clients = HashMap::new();
         let mut users = Vec::new();
         for c in self.clients {
+            // RFC 6749 §3.1.2: absolute, and no fragment.
+            if c.redirect_uris.iter().any(|u| {
+                u.contains('#')
+                    || !u
+                        .split_once("://")
+                        .is_some_and(|(s, r)| !s.is_empty() && !r.is_empty())
+            }) {
+                return Err(ConfigError::invalid(
+                    "a redirect URI must be absolute and carry no fragment",
+                ));
+            }
             if let Some(hash) = &c.secret_hash {
                 users.push(BasicUser::new(c.id.clone(), hash.clone()));
             }

@@ -15,19 +15,23 @@
 //! - [`OAuthError`]: RFC 6749 §5.2 errors as JSON with
 //!   `Cache-Control: no-store`, `invalid_client` as a 401 with a challenge.
 //!
-//! - [`server`]: the token endpoint with the `client_credentials` grant
-//!   (RFC 9068 JWT or opaque access tokens), the introspection (RFC 7662)
-//!   and revocation (RFC 7009) endpoints and RFC 8414 metadata, mounted by
-//!   `auth-tower` (an axum `Router`) and `auth-actix` (a `ServiceConfig`).
+//! - [`server`]: the authorization server: `/authorize` (authorization
+//!   code with PKCE, a login-and-consent page, Basic for scripted clients
+//!   on TLS; see [`authorize`]), the token endpoint (`authorization_code`,
+//!   `client_credentials`, `refresh_token` rotated with reuse detection,
+//!   RFC 8693 token exchange), RFC 9068 JWT or opaque access tokens signed
+//!   with a key that rotates without a restart, the introspection
+//!   (RFC 7662) and revocation (RFC 7009) endpoints, the JWKS and RFC 8414
+//!   metadata, mounted by `auth-tower` (an axum `Router`) and `auth-actix`
+//!   (a `ServiceConfig`).
 //!
 //! - [`resource`]: RFC 9728 protected-resource metadata, for resource
 //!   servers (served by `auth_tower::oauth::resource_metadata` and
 //!   `auth_actix::oauth::resource_metadata`).
 //!
-//! Planned: `/authorize` with the authorization-code grant, rotating refresh
-//! tokens with reuse detection, token exchange (RFC 8693), signing-key
-//! rotation, certificate-bound tokens.
+//! Planned: certificate-bound tokens (RFC 8705).
 
+pub mod authorize;
 pub mod client;
 pub mod form;
 pub mod pkce;
@@ -35,5 +39,7 @@ pub mod resource;
 pub mod server;
 
 mod error;
+mod grants;
+mod keys;
 
 pub use error::{OAuthError, OAuthErrorCode};

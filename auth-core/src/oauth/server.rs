@@ -1,28 +1,40 @@
-//! [`AuthorizationServer`]: the token, introspection, revocation and
-//! metadata endpoints, framework-neutral. An adapter moves the request in
-//! (its head and body) and the [`OAuthResponse`] out; nothing else.
+//! [`AuthorizationServer`]: the authorization, token, introspection,
+//! revocation, JWKS and metadata endpoints, framework-neutral. An adapter
+//! moves the request in (its head and body) and the [`OAuthResponse`] out;
+//! nothing else.
 //!
-//! Grants so far: `client_credentials` (RFC 6749 §4.4) for confidential
-//! clients. Access tokens are RFC 9068 JWTs (`typ: at+jwt`) signed with the
-//! server's key, or, for clients registered with
-//! [`opaque_tokens`](super::client::Client::opaque_tokens), random opaque
-//! tokens that the introspection endpoint answers for.
+//! Grants: `authorization_code` with PKCE `S256` (RFC 6749 §4.1, RFC 7636),
+//! `client_credentials` (§4.4) for confidential clients, `refresh_token`
+//! (§6) rotated on every use with reuse detection (RFC 9700 §4.14), and
+//! token exchange (RFC 8693). Access tokens are RFC 9068 JWTs
+//! (`typ: at+jwt`) signed with the server's key, which
+//! [rotates](Self#key-rotation) without a restart, or, for clients
+//! registered with [`opaque_tokens`](super::client::Client::opaque_tokens),
+//! random opaque tokens that the introspection endpoint answers for.
+//!
+//! State (opaque tokens, codes, refresh-token families, revocations) lives
+//! behind the [store](crate::store) traits.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::client::{ClientRegistry, GrantType};
 use super::form::Form;
+use super::keys::{KeyRing, Signer};
 use super::{OAuthError, OAuthErrorCode};
+use crate::basic::BasicAuthenticator;
 use crate::error::ConfigError;
 use crate::identity::Claims;
 use crate::request::RequestHead;
-use crate::store::{MemoryRevocations, MemoryTokens, RevocationStore, TokenStore};
+use crate::store::{
+    GrantStore, Issued, MemoryGrants, MemoryRevocations, MemoryTokens, RevocationStore, TokenStore,
+};
 
 /// What an endpoint answers: status, headers (lower-case names), body.
 /// Its `Debug` shows the body's length only: it may carry a token.
@@ -73,26 +85,37 @@ impl From<OAuthError> for OAuthResponse {
 
 /// The prefix of opaque access tokens: never three dot-separated segments
 /// (a JWT) nor an API key's `ask_`.
-const OPAQUE_PREFIX: &str = "oat_";
+pub(super) const OPAQUE_PREFIX: &str = "oat_";
+
+/// The prefix of refresh tokens: `ort_<family>.<secret>`.
+pub(super) const REFRESH_PREFIX: &str = "ort_";
+
+/// How long past `exp` a revocation is kept: any resource server's leeway.
+pub(super) const REVOCATION_SLACK: u64 = 120;
 
 /// The paths the adapters mount, under the issuer's origin.
 pub mod paths {
     /// RFC 8414 metadata.
     pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+    /// The authorization endpoint (`GET` and the login form's `POST`).
+    pub const AUTHORIZE: &str = "/oauth/authorize";
     /// The token endpoint.
     pub const TOKEN: &str = "/oauth/token";
     /// The introspection endpoint (RFC 7662).
     pub const INTROSPECT: &str = "/oauth/introspect";
     /// The revocation endpoint (RFC 7009).
     pub const REVOKE: &str = "/oauth/revoke";
-    /// The JWKS (served by the application).
+    /// The JWKS: the server's public signing keys.
     pub const JWKS: &str = "/.well-known/jwks.json";
 }
 
-/// The endpoints that take a form body, for [`AuthorizationServer::handle`].
+/// The endpoints that take a request body, for
+/// [`AuthorizationServer::handle`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Endpoint {
+    /// `GET` and `POST /oauth/authorize`.
+    Authorize,
     /// `POST /oauth/token`.
     Token,
     /// `POST /oauth/introspect`.
@@ -102,9 +125,22 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Its methods: `GET` and `POST` for [`Authorize`](Self::Authorize),
+    /// `POST` for the others.
+    pub fn methods(self) -> &'static [&'static str] {
+        match self {
+            Self::Authorize => &["GET", "POST"],
+            _ => &["POST"],
+        }
+    }
+
+    /// Every endpoint, for adapters to mount.
+    pub const ALL: [Endpoint; 4] = [Self::Authorize, Self::Token, Self::Introspect, Self::Revoke];
+
     /// Its path (see [`paths`]).
     pub fn path(self) -> &'static str {
         match self {
+            Self::Authorize => paths::AUTHORIZE,
             Self::Token => paths::TOKEN,
             Self::Introspect => paths::INTROSPECT,
             Self::Revoke => paths::REVOKE,
@@ -117,10 +153,15 @@ pub struct AuthorizationServerBuilder {
     issuer: String,
     registry: ClientRegistry,
     audience: Option<String>,
+    audiences: Vec<String>,
     signer: Option<(EncodingKey, Algorithm, String)>,
+    extra_keys: Vec<Jwk>,
     access_ttl: Duration,
+    refresh_ttl: Duration,
     tokens: Option<Arc<dyn TokenStore>>,
     revocations: Option<Arc<dyn RevocationStore>>,
+    grants: Option<Arc<dyn GrantStore>>,
+    users: Option<BasicAuthenticator>,
 }
 
 impl std::fmt::Debug for AuthorizationServerBuilder {
@@ -139,16 +180,42 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Other audiences a token exchange may name as its `audience` or
+    /// `resource` (RFC 8693 §2.1); any other target is `invalid_target`.
+    pub fn exchange_audiences<I, S>(mut self, audiences: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.audiences.extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
     /// The key JWT access tokens are signed with (ES256, RS256, EdDSA…),
-    /// published under `kid` in the application's JWKS.
+    /// published under `kid` in the server's JWKS. See
+    /// [key rotation](AuthorizationServer#key-rotation) for its successors.
     pub fn signing_key(mut self, key: EncodingKey, alg: Algorithm, kid: impl Into<String>) -> Self {
         self.signer = Some((key, alg, kid.into()));
+        self
+    }
+
+    /// Another public key for the JWKS, one the server does not sign with
+    /// (the application's own). It needs a `kid`.
+    pub fn publish_key(mut self, jwk: Jwk) -> Self {
+        self.extra_keys.push(jwk);
         self
     }
 
     /// How long access tokens live (default 15 minutes).
     pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
         self.access_ttl = ttl;
+        self
+    }
+
+    /// How long a refresh-token family lives from the authorization that
+    /// started it, however often it rotates (default 30 days).
+    pub fn refresh_token_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
         self
     }
 
@@ -166,6 +233,24 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Where authorization codes and refresh-token families are kept
+    /// (default: in process, 100,000 of each).
+    pub fn grant_store(mut self, store: Arc<dyn GrantStore>) -> Self {
+        self.grants = Some(store);
+        self
+    }
+
+    /// The resource owners who may log in at `/authorize`: their names,
+    /// password hashes and scopes, checked with everything the Basic
+    /// authenticator does (lockout, bounded hashing, a dummy hash for
+    /// unknown names). A token's scopes are what the client asked for and
+    /// both the client and the user may have. Without users, `/authorize`
+    /// refuses every request.
+    pub fn users(mut self, users: BasicAuthenticator) -> Self {
+        self.users = Some(users);
+        self
+    }
+
     /// The server. Fails without an audience, without a signing key when a
     /// client takes JWTs, or with a key whose algorithm has no public JWK
     /// (HMAC: resource servers could then mint tokens).
@@ -173,64 +258,68 @@ impl AuthorizationServerBuilder {
         let audience = self
             .audience
             .ok_or_else(|| ConfigError::invalid("an authorization server needs an audience"))?;
-        let validation = self.signer.as_ref().map(|(_, alg, _)| {
-            let mut v = Validation::new(*alg);
-            v.set_issuer(&[&self.issuer]);
-            v.set_audience(&[&audience]);
-            v.leeway = 0;
-            v
-        });
-        let verifier = match &self.signer {
-            // An HMAC key's "public" JWK is the secret itself.
-            Some((_, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512, _)) => {
-                return Err(ConfigError::invalid(
-                    "the signing key must be asymmetric (ES256, RS256, EdDSA…): resource servers verify with its public half",
-                ));
-            }
-            Some((key, alg, _)) => {
-                let jwk = Jwk::from_encoding_key(key, *alg).map_err(|_| {
-                    ConfigError::invalid(
-                        "the signing key must be asymmetric (ES256, RS256, EdDSA…): resource servers verify with its public half",
-                    )
-                })?;
-                Some(
-                    DecodingKey::from_jwk(&jwk)
-                        .map_err(|e| ConfigError::invalid(format!("signing key: {e}")))?,
-                )
-            }
-            None => None,
-        };
-        if self.signer.is_none() && self.registry.clients().any(|c| !c.wants_opaque_tokens()) {
+        if self.issuer.is_empty() {
+            return Err(ConfigError::invalid("the issuer must not be empty"));
+        }
+        let signer = self
+            .signer
+            .map(|(key, alg, kid)| Signer::new(key, alg, kid))
+            .transpose()?;
+        if signer.is_none() && self.registry.clients().any(|c| !c.wants_opaque_tokens()) {
             return Err(ConfigError::invalid(
                 "a client takes JWT access tokens but no signing key is set",
             ));
         }
-        if self.issuer.is_empty() {
-            return Err(ConfigError::invalid("the issuer must not be empty"));
+        if self.extra_keys.iter().any(|k| k.common.key_id.is_none()) {
+            return Err(ConfigError::invalid("a published key needs a kid"));
         }
+        let mut csrf_key = [0u8; 32];
+        {
+            use rand::RngCore as _;
+            rand::rngs::OsRng.fill_bytes(&mut csrf_key);
+        }
+        let keep = self.access_ttl + Duration::from_secs(REVOCATION_SLACK);
+        let mut audiences = self.audiences;
+        audiences.push(audience.clone());
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {
+                keys: KeyRing::new(signer, self.extra_keys, keep),
                 issuer: self.issuer,
                 registry: self.registry,
                 audience,
-                signer: self.signer,
-                verifier: verifier.zip(validation),
+                audiences,
                 access_ttl: self.access_ttl,
+                refresh_ttl: self.refresh_ttl,
                 tokens: self
                     .tokens
                     .unwrap_or_else(|| Arc::new(MemoryTokens::new(1_000_000))),
                 revocations: self
                     .revocations
                     .unwrap_or_else(|| Arc::new(MemoryRevocations::new())),
+                grants: self
+                    .grants
+                    .unwrap_or_else(|| Arc::new(MemoryGrants::new(100_000))),
+                users: self.users,
+                csrf: crate::mac::keyed(&csrf_key),
             }),
         })
     }
 }
 
 /// The authorization server's endpoints (see the [module documentation](self)).
+///
+/// # Key rotation
+///
+/// The signing key changes without a restart, in two steps:
+/// [`publish_next_key`](Self::publish_next_key) puts the next key in the
+/// JWKS while tokens are still signed with the current one; once resource
+/// servers have had time to refetch it,
+/// [`activate_next_key`](Self::activate_next_key) signs with it. The old
+/// key stays published, and keeps verifying, until the tokens it signed
+/// have expired (the access-token lifetime plus two minutes).
 #[derive(Clone)]
 pub struct AuthorizationServer {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -241,37 +330,72 @@ impl std::fmt::Debug for AuthorizationServer {
     }
 }
 
-struct Inner {
-    issuer: String,
-    registry: ClientRegistry,
-    audience: String,
-    signer: Option<(EncodingKey, Algorithm, String)>,
-    /// The public key and the checks for the server's own JWTs.
-    verifier: Option<(DecodingKey, Validation)>,
-    access_ttl: Duration,
-    tokens: Arc<dyn TokenStore>,
-    revocations: Arc<dyn RevocationStore>,
+pub(super) struct Inner {
+    pub(super) issuer: String,
+    pub(super) registry: ClientRegistry,
+    pub(super) audience: String,
+    /// Every audience a token may be issued for (token exchange targets).
+    pub(super) audiences: Vec<String>,
+    pub(super) keys: KeyRing,
+    pub(super) access_ttl: Duration,
+    pub(super) refresh_ttl: Duration,
+    pub(super) tokens: Arc<dyn TokenStore>,
+    pub(super) revocations: Arc<dyn RevocationStore>,
+    pub(super) grants: Arc<dyn GrantStore>,
+    pub(super) users: Option<BasicAuthenticator>,
+    /// Keys the login form's CSRF tokens.
+    pub(super) csrf: hmac::Hmac<Sha256>,
 }
 
 /// Seconds since the epoch.
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-fn random_token() -> String {
+/// `bytes` random bytes, base64url.
+pub(super) fn random_b64(bytes: usize) -> String {
     use rand::RngCore as _;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-fn unavailable() -> OAuthError {
+fn random_token() -> String {
+    random_b64(32)
+}
+
+pub(super) fn unavailable() -> OAuthError {
     OAuthError::new(
         OAuthErrorCode::TemporarilyUnavailable,
         "the token store cannot answer; try again shortly",
     )
+}
+
+/// An access token about to be issued: its claims, and for an opaque
+/// token the token itself. Nothing is stored or signed until
+/// [`AuthorizationServer::commit`].
+pub(super) struct Prepared {
+    claims: serde_json::Map<String, Value>,
+    opaque: Option<String>,
+    /// What a family records of it.
+    pub(super) issued: Issued,
+    pub(super) scope: String,
+    pub(super) expires_in: u64,
+}
+
+/// What an access token is issued for.
+pub(super) struct Grant<'a> {
+    pub(super) client: &'a super::client::Client,
+    pub(super) subject: &'a str,
+    pub(super) scope: String,
+    pub(super) audience: Option<&'a str>,
+    pub(super) auth_time: Option<u64>,
+    /// RFC 8693 `act`.
+    pub(super) act: Option<Value>,
+    /// The latest `exp` it may have (a token exchange's subject token's).
+    pub(super) not_after: Option<u64>,
 }
 
 impl AuthorizationServer {
@@ -285,10 +409,15 @@ impl AuthorizationServer {
             issuer: issuer.into(),
             registry,
             audience: None,
+            audiences: Vec::new(),
             signer: None,
+            extra_keys: Vec::new(),
             access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             tokens: None,
             revocations: None,
+            grants: None,
+            users: None,
         }
     }
 
@@ -297,25 +426,103 @@ impl AuthorizationServer {
         &self.inner.issuer
     }
 
+    /// Publishes the next signing key in the JWKS, without signing with it
+    /// yet (see [key rotation](Self#key-rotation)). Refuses an HMAC key and
+    /// a `kid` in use.
+    ///
+    /// ```
+    /// use auth_core::oauth::client::ClientRegistry;
+    /// use auth_core::oauth::server::AuthorizationServer;
+    /// use jsonwebtoken::{Algorithm, EncodingKey};
+    ///
+    /// let pem = |k: rcgen::KeyPair| EncodingKey::from_ec_pem(k.serialize_pem().as_bytes()).unwrap();
+    /// let key = || pem(rcgen::KeyPair::generate().unwrap());
+    /// let server = AuthorizationServer::builder("https://as.example", ClientRegistry::builder().build().unwrap())
+    ///     .audience("https://api.example")
+    ///     .signing_key(key(), Algorithm::ES256, "k1")
+    ///     .build()
+    ///     .unwrap();
+    /// server.publish_next_key(key(), Algorithm::ES256, "k2").unwrap();
+    /// assert_eq!(server.jwks().keys.len(), 2);
+    /// server.activate_next_key().unwrap();
+    /// // k1 stays published until the tokens it signed have expired.
+    /// assert_eq!(server.jwks().keys.len(), 2);
+    /// assert!(server.activate_next_key().is_err()); // no next key
+    /// ```
+    pub fn publish_next_key(
+        &self,
+        key: EncodingKey,
+        alg: Algorithm,
+        kid: impl Into<String>,
+    ) -> Result<(), ConfigError> {
+        self.inner
+            .keys
+            .publish_next(Signer::new(key, alg, kid.into())?)
+    }
+
+    /// Signs new tokens with the published next key; the old key stays in
+    /// the JWKS until its tokens have expired. Fails if no next key is
+    /// published.
+    pub fn activate_next_key(&self) -> Result<(), ConfigError> {
+        self.inner.keys.activate_next()
+    }
+
+    /// The published public keys.
+    pub fn jwks(&self) -> JwkSet {
+        self.inner.keys.jwks()
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    pub fn jwks_response(&self) -> OAuthResponse {
+        OAuthResponse {
+            status: 200,
+            headers: vec![("content-type", "application/json".to_owned())],
+            body: serde_json::to_vec(&self.jwks()).unwrap_or_default(),
+        }
+    }
+
     /// RFC 8414 metadata, for `GET /.well-known/oauth-authorization-server`.
-    /// It lists what is built: the token, introspection and revocation
-    /// endpoints and the `client_credentials` grant.
     pub fn metadata(&self) -> OAuthResponse {
         let base = self.inner.issuer.trim_end_matches('/');
         let auth_methods = ["client_secret_basic", "client_secret_post"];
+        let mut token_methods = auth_methods.to_vec();
+        if self.inner.registry.clients().any(|c| !c.is_confidential()) {
+            token_methods.push("none");
+        }
+        let mut grants: Vec<&str> = Vec::new();
+        let mut scopes: Vec<&str> = Vec::new();
+        for c in self.inner.registry.clients() {
+            for g in c.allowed_grants() {
+                if !grants.contains(&g.as_str()) {
+                    grants.push(g.as_str());
+                }
+            }
+            for s in c.allowed_scopes() {
+                if !scopes.contains(&s) {
+                    scopes.push(s);
+                }
+            }
+        }
+        grants.sort_unstable();
+        scopes.sort_unstable();
         let mut res = OAuthResponse::json(
             200,
             &json!({
                 "issuer": self.inner.issuer,
+                "authorization_endpoint": format!("{base}{}", paths::AUTHORIZE),
                 "token_endpoint": format!("{base}{}", paths::TOKEN),
                 "introspection_endpoint": format!("{base}{}", paths::INTROSPECT),
                 "revocation_endpoint": format!("{base}{}", paths::REVOKE),
                 "jwks_uri": format!("{base}{}", paths::JWKS),
-                "grant_types_supported": [GrantType::ClientCredentials.as_str()],
-                "response_types_supported": [],
-                "token_endpoint_auth_methods_supported": auth_methods,
+                "grant_types_supported": grants,
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": scopes,
+                "authorization_response_iss_parameter_supported": true,
+                "token_endpoint_auth_methods_supported": token_methods,
                 "introspection_endpoint_auth_methods_supported": auth_methods,
-                "revocation_endpoint_auth_methods_supported": auth_methods,
+                "revocation_endpoint_auth_methods_supported": token_methods,
             }),
         );
         // Public metadata may be cached briefly.
@@ -325,11 +532,12 @@ impl AuthorizationServer {
         res
     }
 
-    /// One of the form endpoints for a request with `head` and `body`;
-    /// `None` for a body the adapter did not read in full (over
-    /// [`MAX_FORM_LEN`](super::form::MAX_FORM_LEN), or broken off), which
-    /// is refused with `invalid_request`. Adapters call this and only move
-    /// the request in and the [`OAuthResponse`] out.
+    /// One of the endpoints that take a body, for a request with `head`
+    /// and `body` (empty for a `GET`); `None` for a body the adapter did
+    /// not read in full (over [`MAX_FORM_LEN`](super::form::MAX_FORM_LEN),
+    /// or broken off), which is refused with `invalid_request`. Adapters
+    /// call this and only move the request in and the [`OAuthResponse`]
+    /// out.
     pub async fn handle(
         &self,
         endpoint: Endpoint,
@@ -340,6 +548,7 @@ impl AuthorizationServer {
             return OAuthError::invalid_request("the request body is too large").into();
         };
         match endpoint {
+            Endpoint::Authorize => self.authorize(head, body).await,
             Endpoint::Token => self.token(head, body).await,
             Endpoint::Introspect => self.introspect(head, body).await,
             Endpoint::Revoke => self.revoke(head, body).await,
@@ -365,63 +574,118 @@ impl AuthorizationServer {
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         let grant = GrantType::parse(grant)?;
         let (client, _) = self.inner.registry.authenticate(head, &form).await?;
-        if grant != GrantType::ClientCredentials {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnsupportedGrantType,
-                "the grant type is not supported",
-            ));
-        }
         client.check_grant(grant)?;
-        if !client.is_confidential() {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "client_credentials needs a confidential client",
-            ));
+        match grant {
+            GrantType::ClientCredentials => self.client_credentials(client, &form).await,
+            GrantType::AuthorizationCode => self.authorization_code(client, &form).await,
+            GrantType::RefreshToken => self.refresh(client, &form).await,
+            GrantType::TokenExchange => self.exchange(client, &form).await,
         }
-        let scopes = client.grant_scopes(form.get("scope"))?;
-        let scope = scopes.join(" ");
+    }
+
+    /// The claims of an access token for `grant`, and for an opaque token
+    /// the token; nothing is stored or signed yet.
+    pub(super) fn prepare(&self, grant: Grant<'_>) -> Prepared {
         let now = now_secs();
-        let exp = now.saturating_add(self.inner.access_ttl.as_secs());
-        let claims = json!({
-            "iss": self.inner.issuer,
-            "sub": client.id(),
-            "aud": self.inner.audience,
-            "client_id": client.id(),
-            "scope": scope,
-            "iat": now,
-            "exp": exp,
-            "jti": random_token(),
-        });
-        let token = if client.wants_opaque_tokens() {
-            let token = format!("{OPAQUE_PREFIX}{}", random_token());
-            let Value::Object(claims) = claims else {
-                return Err(unavailable());
-            };
-            let until = UNIX_EPOCH + Duration::from_secs(exp);
+        let mut exp = now.saturating_add(self.inner.access_ttl.as_secs());
+        if let Some(limit) = grant.not_after {
+            exp = exp.min(limit);
+        }
+        let jti = random_token();
+        let mut claims = serde_json::Map::new();
+        claims.insert("iss".to_owned(), Value::from(self.inner.issuer.clone()));
+        claims.insert("sub".to_owned(), Value::from(grant.subject));
+        claims.insert(
+            "aud".to_owned(),
+            Value::from(grant.audience.unwrap_or(&self.inner.audience)),
+        );
+        claims.insert("client_id".to_owned(), Value::from(grant.client.id()));
+        claims.insert("scope".to_owned(), Value::from(grant.scope.clone()));
+        claims.insert("iat".to_owned(), Value::from(now));
+        claims.insert("exp".to_owned(), Value::from(exp));
+        claims.insert("jti".to_owned(), Value::from(jti.clone()));
+        if let Some(t) = grant.auth_time {
+            claims.insert("auth_time".to_owned(), Value::from(t));
+        }
+        if let Some(act) = grant.act {
+            claims.insert("act".to_owned(), act);
+        }
+        let opaque = grant
+            .client
+            .wants_opaque_tokens()
+            .then(|| format!("{OPAQUE_PREFIX}{}", random_token()));
+        Prepared {
+            issued: Issued {
+                jti,
+                exp,
+                opaque: opaque.as_ref().map(|t| Sha256::digest(t).into()),
+            },
+            claims,
+            opaque,
+            scope: grant.scope,
+            expires_in: exp.saturating_sub(now),
+        }
+    }
+
+    /// Issues a prepared token: stores an opaque one, signs a JWT with the
+    /// current key.
+    pub(super) async fn commit(&self, p: Prepared) -> Result<String, OAuthError> {
+        if let (Some(token), Some(hash)) = (p.opaque, p.issued.opaque) {
+            let until = UNIX_EPOCH + Duration::from_secs(p.issued.exp);
             self.inner
                 .tokens
-                .insert(Sha256::digest(&token).into(), Arc::new(claims), until)
+                .insert(hash, Arc::new(p.claims), until)
                 .await
                 .map_err(|_| unavailable())?;
-            token
-        } else {
-            let Some((key, alg, kid)) = &self.inner.signer else {
-                return Err(unavailable());
-            };
-            let mut header = Header::new(*alg);
-            header.typ = Some("at+jwt".to_owned());
-            header.kid = Some(kid.clone());
-            jsonwebtoken::encode(&header, &claims, key).map_err(|_| unavailable())?
-        };
-        Ok(OAuthResponse::json(
-            200,
-            &json!({
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": self.inner.access_ttl.as_secs(),
-                "scope": scope,
-            }),
-        ))
+            return Ok(token);
+        }
+        let signer = self.inner.keys.current().ok_or_else(unavailable)?;
+        let mut header = Header::new(signer.alg);
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = Some(signer.kid.clone());
+        jsonwebtoken::encode(&header, &p.claims, &signer.key).map_err(|_| unavailable())
+    }
+
+    /// The token response for `access` (and `refresh`).
+    pub(super) fn token_response(
+        access: &str,
+        p_scope: &str,
+        expires_in: u64,
+        refresh: Option<&str>,
+        extra: Option<(&str, &str)>,
+    ) -> OAuthResponse {
+        let mut body = serde_json::Map::new();
+        body.insert("access_token".to_owned(), Value::from(access));
+        body.insert("token_type".to_owned(), Value::from("Bearer"));
+        body.insert("expires_in".to_owned(), Value::from(expires_in));
+        body.insert("scope".to_owned(), Value::from(p_scope));
+        if let Some(r) = refresh {
+            body.insert("refresh_token".to_owned(), Value::from(r));
+        }
+        if let Some((k, v)) = extra {
+            body.insert(k.to_owned(), Value::from(v));
+        }
+        OAuthResponse::json(200, &Value::Object(body))
+    }
+
+    /// Revokes access tokens a family issued: JWTs by `jti` in the
+    /// revocation store, opaque ones removed from the token store.
+    pub(super) async fn revoke_issued(&self, issued: &[Issued]) -> Result<(), OAuthError> {
+        for i in issued {
+            match &i.opaque {
+                Some(hash) => self.inner.tokens.remove(hash).await,
+                None => {
+                    let until =
+                        UNIX_EPOCH + Duration::from_secs(i.exp.saturating_add(REVOCATION_SLACK));
+                    self.inner
+                        .revocations
+                        .revoke(&self.inner.issuer, &i.jti, until)
+                        .await
+                }
+            }
+            .map_err(|_| unavailable())?;
+        }
+        Ok(())
     }
 
     /// `POST /oauth/introspect` (RFC 7662): for an authenticated
@@ -459,8 +723,9 @@ impl AuthorizationServer {
     }
 
     /// `POST /oauth/revoke` (RFC 7009): revokes a token this server issued
-    /// to the authenticated client. Answers 200 whether or not the token
-    /// was known (§2.2).
+    /// to the authenticated client: an access token, or a refresh token
+    /// with its whole family and the access tokens the family issued.
+    /// Answers 200 whether or not the token was known (§2.2).
     pub async fn revoke(&self, head: &dyn RequestHead, body: &[u8]) -> OAuthResponse {
         match self.revoke_inner(head, body).await {
             Ok(r) => r,
@@ -478,26 +743,24 @@ impl AuthorizationServer {
         let token = form
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        if let Some(claims) = self.live_claims(token).await? {
+        if let Some((family, hash)) = super::grants::parse_refresh(token) {
+            self.revoke_refresh(client.id(), family, hash).await?;
+        } else if let Some(claims) = self.live_claims(token).await? {
             // Only the client the token was issued to may revoke it.
             if claims.get("client_id").and_then(Value::as_str) == Some(client.id()) {
-                if token.starts_with(OPAQUE_PREFIX) {
-                    self.inner
-                        .tokens
-                        .remove(&Sha256::digest(token).into())
-                        .await
-                        .map_err(|_| unavailable())?;
-                } else if let (Some(jti), Some(exp)) = (
-                    claims.get("jti").and_then(Value::as_str),
-                    claims.get("exp").and_then(Value::as_u64),
-                ) {
-                    // Past `exp` plus any resource server's leeway.
-                    let until = UNIX_EPOCH + Duration::from_secs(exp.saturating_add(120));
-                    self.inner
-                        .revocations
-                        .revoke(&self.inner.issuer, jti, until)
-                        .await
-                        .map_err(|_| unavailable())?;
+                let issued = Issued {
+                    jti: claims
+                        .get("jti")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    exp: claims.get("exp").and_then(Value::as_u64).unwrap_or(0),
+                    opaque: token
+                        .starts_with(OPAQUE_PREFIX)
+                        .then(|| Sha256::digest(token).into()),
+                };
+                if issued.opaque.is_some() || !issued.jti.is_empty() {
+                    self.revoke_issued(&[issued]).await?;
                 }
             }
         }
@@ -509,9 +772,9 @@ impl AuthorizationServer {
     }
 
     /// The claims of `token` if this server issued it and it is live: an
-    /// opaque token from the store, a JWT verified with the server's key
-    /// and not revoked.
-    async fn live_claims(&self, token: &str) -> Result<Option<Claims>, OAuthError> {
+    /// opaque token from the store, a JWT verified with one of the
+    /// server's keys and not revoked.
+    pub(super) async fn live_claims(&self, token: &str) -> Result<Option<Claims>, OAuthError> {
         let inner = &self.inner;
         if token.starts_with(OPAQUE_PREFIX) {
             let hash: [u8; 32] = Sha256::digest(token).into();
@@ -522,13 +785,21 @@ impl AuthorizationServer {
                     .is_some_and(|e| e > now_secs())
             }));
         }
-        let Some((verifier, validation)) = &inner.verifier else {
-            return Ok(None);
-        };
         if token.len() > 8 * 1024 {
             return Ok(None);
         }
-        let Ok(data) = jsonwebtoken::decode::<Claims>(token, verifier, validation) else {
+        let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid) else {
+            return Ok(None);
+        };
+        let Some(signer) = inner.keys.verifier(&kid) else {
+            return Ok(None);
+        };
+        let mut validation = Validation::new(signer.alg);
+        validation.set_issuer(&[&inner.issuer]);
+        let audiences: Vec<&str> = inner.audiences.iter().map(String::as_str).collect();
+        validation.set_audience(&audiences);
+        validation.leeway = 0;
+        let Ok(data) = jsonwebtoken::decode::<Claims>(token, &signer.decoding, &validation) else {
             return Ok(None);
         };
         let claims = data.claims;
@@ -547,7 +818,7 @@ impl AuthorizationServer {
 
 /// The form of a request to a token-type endpoint: `POST`, the form
 /// content type, a form body.
-fn form_of(head: &dyn RequestHead, body: &[u8]) -> Result<Form, OAuthError> {
+pub(super) fn form_of(head: &dyn RequestHead, body: &[u8]) -> Result<Form, OAuthError> {
     if head.method() != "POST" {
         return Err(OAuthError::invalid_request("use POST"));
     }

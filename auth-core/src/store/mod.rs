@@ -9,9 +9,10 @@
 //! | API keys (hashes and metadata) | [`KeyStore`] | [`MemoryKeyStore`] | [`FileKeyStore`] |
 //! | revoked token ids (`jti`) | [`RevocationStore`] | [`MemoryRevocations`] | |
 //! | counters with an expiry (lockout, later rate limits) | [`CounterStore`] | [`MemoryCounters`] | |
+//! | opaque access tokens | [`TokenStore`] | [`MemoryTokens`] | |
+//! | authorization codes, refresh-token families | [`GrantStore`] | [`MemoryGrants`] | |
 //!
-//! Authorization codes, refresh-token families and rate-limit state will
-//! join them here; Redis implementations are planned.
+//! Rate-limit state will join them here; Redis implementations are planned.
 //!
 //! A store that cannot answer returns a [`StoreError`], which the guard
 //! answers with `503`.
@@ -31,6 +32,7 @@
 
 #[cfg(feature = "api-key")]
 mod file;
+mod grants;
 mod memory;
 
 #[cfg(feature = "api-key")]
@@ -44,6 +46,10 @@ use crate::error::StoreError;
 pub use crate::api_key::{KeyHash, KeyRecord};
 #[cfg(feature = "api-key")]
 pub use file::{FileKeyStore, RELOAD_EVERY};
+pub use grants::{
+    CodeGrant, Family, GrantStore, Issued, MAX_LIVE_PER_FAMILY, MemoryGrants, Redemption, Rotation,
+    SPENT_REMEMBERED,
+};
 #[cfg(feature = "api-key")]
 pub use memory::MemoryKeyStore;
 pub use memory::{MemoryCounters, MemoryRevocations, MemoryTokens};

@@ -44,13 +44,6 @@ fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
         "/healthz",
         web::get().to(|| async { json(StatusCode::OK, "application/json", HEALTHZ_BODY.to_vec()) }),
     )
-    .route("/.well-known/jwks.json", {
-        let jwks = shared.jwks.clone();
-        web::get().to(move || {
-            let jwks = jwks.clone();
-            async move { json(StatusCode::OK, "application/json", jwks.to_vec()) }
-        })
-    })
     .service(
         web::resource("/v1/whoami")
             .route(web::get().to(whoami).wrap(any()))

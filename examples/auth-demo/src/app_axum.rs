@@ -41,10 +41,6 @@ pub(crate) fn router(shared: &Shared) -> Router {
             "/healthz",
             get(|| async { json(StatusCode::OK, "application/json", HEALTHZ_BODY.to_vec()) }),
         )
-        .route("/.well-known/jwks.json", {
-            let jwks = shared.jwks.clone();
-            get(move || async move { json(StatusCode::OK, "application/json", jwks.to_vec()) })
-        })
         .route("/v1/whoami", get(whoami).route_layer(any()))
         .route(
             "/v1/reports",

@@ -192,8 +192,6 @@ pub(crate) struct Shared {
     /// RFC 9728 metadata of the resource routes (none when the issuer is
     /// not a URL it accepts).
     pub(crate) resource: Option<ProtectedResource>,
-    /// The JWKS document served at `/.well-known/jwks.json`.
-    pub(crate) jwks: Arc<Vec<u8>>,
 }
 
 /// The JSON of a `200` answer from `/v1/*`.
@@ -311,6 +309,7 @@ fn authorization_server(
     state: &state::ServerState,
     rs_secret: &str,
     revocations: Arc<MemoryRevocations>,
+    users: BasicAuthenticator,
 ) -> Result<AuthorizationServer, DemoError> {
     use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
     let hash = |secret: &str| hash_password(secret).map_err(DemoError::config);
@@ -320,18 +319,37 @@ fn authorization_server(
             RESOURCE_SERVER_CLIENT,
             hash(rs_secret)?,
         ));
+    let all = ["reports:read", "reports:write", "admin"];
     for (name, opaque, scopes) in [
         ("service", false, &["reports:read", "reports:write"][..]),
         ("opaque", true, &["reports:read"][..]),
     ] {
         let (id, secret) = state.credentials.oauth_client(name);
         let mut client = Client::confidential(id, hash(secret)?)
-            .grants([GrantType::ClientCredentials])
+            .grants([GrantType::ClientCredentials, GrantType::TokenExchange])
             .scopes(scopes.iter().copied());
         if opaque {
             client = client.opaque_tokens();
         }
         registry = registry.client(client);
+    }
+    // The authorization-code clients: a confidential web app and a public
+    // (native or browser) app, both with rotating refresh tokens.
+    let code_grants = [GrantType::AuthorizationCode, GrantType::RefreshToken];
+    for name in ["confidential", "public"] {
+        let Some(c) = state.credentials.oauth_clients.get(name) else {
+            continue;
+        };
+        let client = match &c.client_secret {
+            Some(secret) => Client::confidential(c.client_id.clone(), hash(secret)?)
+                .grants(code_grants.into_iter().chain([GrantType::TokenExchange])),
+            None => Client::public(c.client_id.clone()).grants(code_grants),
+        };
+        let client = match &c.redirect_uri {
+            Some(uri) => client.redirect_uri(uri.clone()),
+            None => client,
+        };
+        registry = registry.client(client.scopes(all));
     }
     let es256 = &state.credentials.jwt.es256;
     let key = state::encoding_key(&state.dir, es256, Algorithm::ES256)?;
@@ -341,6 +359,10 @@ fn authorization_server(
     )
     .audience(AUDIENCE)
     .signing_key(key, Algorithm::ES256, es256.kid.clone())
+    // The RS256 key signs no token of the server's; it is published for
+    // the demo's users, who sign their own test tokens with it.
+    .publish_key(state.rs256_jwk.clone())
+    .users(users)
     .revocations(revocations)
     .build()
     .map_err(DemoError::config)
@@ -430,7 +452,9 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     )?)
     .build()
     .map_err(DemoError::config)?;
-    let oauth = authorization_server(&state, &rs_secret, revocations)?;
+    // Resource owners log in at `/oauth/authorize` as the Basic users, with
+    // the same lockout.
+    let oauth = authorization_server(&state, &rs_secret, revocations, basic.clone())?;
     let authn = AnyOf::new()
         .or(ApiKeyAuthenticator::new(state.keys.clone()))
         .or(basic.clone())
@@ -459,7 +483,6 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         guard,
         oauth,
         resource,
-        jwks: Arc::new(state.jwks.clone()),
     };
 
     let (stop, thread) = match config.framework {

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use auth_core::api_key::{ApiKeys, Environment, KeyTier, NewKey, Pepper};
 use auth_core::basic::{BasicUser, hash_password};
 use auth_core::store::FileKeyStore;
-use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,10 @@ pub struct Credentials {
     #[serde(default)]
     pub oauth_clients: BTreeMap<String, OAuthClientCredentials>,
 }
+
+/// The redirect URI of the demo's authorization-code clients (DEMO.md); on
+/// this loopback address any port is accepted (RFC 8252).
+pub(crate) const DEMO_REDIRECT_URI: &str = "http://127.0.0.1:9999/cb";
 
 /// One OAuth client's credentials.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -163,8 +167,9 @@ pub(crate) struct ServerState {
     /// The state directory.
     pub(crate) dir: std::path::PathBuf,
     pub(crate) keys: ApiKeys,
-    /// The public JWKS document served at `/.well-known/jwks.json`.
-    pub(crate) jwks: Vec<u8>,
+    /// The RS256 public key, which the authorization server publishes
+    /// beside its own ES256 signing key.
+    pub(crate) rs256_jwk: jsonwebtoken::jwk::Jwk,
     /// The internal issuer's HMAC secret.
     pub(crate) internal_secret: auth_core::Secret,
     pub(crate) users: Vec<BasicUser>,
@@ -265,14 +270,19 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
         Credentials::load(dir)?
     };
     // OAuth clients, added to a state directory made before they existed.
-    for name in ["service", "opaque"] {
+    for (name, secret, redirect) in [
+        ("confidential", true, true),
+        ("public", false, true),
+        ("service", true, false),
+        ("opaque", true, false),
+    ] {
         credentials
             .oauth_clients
             .entry(name.to_owned())
             .or_insert_with(|| OAuthClientCredentials {
                 client_id: format!("demo-{name}"),
-                client_secret: Some(random_password()),
-                redirect_uri: None,
+                client_secret: secret.then(random_password),
+                redirect_uri: redirect.then(|| DEMO_REDIRECT_URI.to_owned()),
             });
     }
     credentials.issuer = issuer.to_owned();
@@ -283,7 +293,7 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
     let users_bytes = std::fs::read(&users_path).map_err(|e| DemoError::io(&users_path, e))?;
     let users: Vec<BasicUser> = serde_json::from_slice(&users_bytes)
         .map_err(|e| DemoError::msg(format!("{}: {e}", users_path.display())))?;
-    let jwks = jwks_document(dir, &credentials.jwt)?;
+    let rs256_jwk = rs256_jwk(dir, &credentials.jwt)?;
     let internal_secret = auth_core::Secret::new(
         base64::Engine::decode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -294,7 +304,7 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
     Ok(ServerState {
         dir: dir.to_path_buf(),
         keys,
-        jwks,
+        rs256_jwk,
         internal_secret,
         users,
         credentials,
@@ -415,19 +425,15 @@ fn write_jwt_keys(dir: &Path) -> Result<JwtFiles, DemoError> {
     })
 }
 
-/// The public keys, as a JWKS document: each with its `kid`, `alg` and `use: sig`.
-fn jwks_document(dir: &Path, jwt: &JwtFiles) -> Result<Vec<u8>, DemoError> {
-    let mut keys = Vec::new();
-    for (file, alg) in [
-        (&jwt.es256, Algorithm::ES256),
-        (&jwt.rs256, Algorithm::RS256),
-    ] {
-        let mut jwk = public_jwk(&encoding_key(dir, file, alg)?, alg)?;
-        jwk.common.key_id = Some(file.kid.clone());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        keys.push(jwk);
-    }
-    serde_json::to_vec(&JwkSet { keys }).map_err(|e| DemoError::msg(e.to_string()))
+/// The RS256 public key with its `kid` and `use: sig`.
+fn rs256_jwk(dir: &Path, jwt: &JwtFiles) -> Result<Jwk, DemoError> {
+    let mut jwk = public_jwk(
+        &encoding_key(dir, &jwt.rs256, Algorithm::RS256)?,
+        Algorithm::RS256,
+    )?;
+    jwk.common.key_id = Some(jwt.rs256.kid.clone());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok(jwk)
 }
 
 fn write_pki(dir: &Path) -> Result<(), DemoError> {
