@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of auth-stack. Installs what the tests need when it is
-# missing (curl, openssl, python3-venv: Debian packages; PyJWT and grpcio
-# into .venv),
+# missing (curl, openssl, python3-venv, chromium, chromium-driver: Debian
+# packages; PyJWT, grpcio, Authlib, requests and Selenium into .venv),
 # then runs:
 #   - every unit, integration and doc test of the workspace (the conformance
 #     suite starts the demo on axum and on actix-web, over HTTP and TLS);
@@ -15,6 +15,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# Headless Chromium drives the OAuth login page (tests/tests/oauth_clients.rs).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "scripts/test.sh: installing ${need[*]}" >&2
   sudo=""
@@ -24,12 +27,14 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # Clients nobody here wrote: PyJWT mints tokens, grpcio (with grpcio-tools
-# for the stubs) calls the gRPC example.
-if ! .venv/bin/python -c 'import jwt, cryptography, grpc, grpc_tools' >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing PyJWT and grpcio into .venv" >&2
+# for the stubs) calls the gRPC example, Authlib runs the OAuth grants and
+# Selenium drives Chromium on the login page.
+if ! .venv/bin/python -c 'import jwt, cryptography, grpc, grpc_tools, authlib, requests, selenium' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing PyJWT, grpcio, Authlib and Selenium into .venv" >&2
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check \
-    'pyjwt[crypto]>=2.8,<3' 'grpcio>=1.60,<2' 'grpcio-tools>=1.60,<2'
+    'pyjwt[crypto]>=2.8,<3' 'grpcio>=1.60,<2' 'grpcio-tools>=1.60,<2' \
+    'authlib>=1.3,<2' 'requests>=2.31,<3' 'selenium>=4.15,<5'
 fi
 
 cargo test --workspace --locked

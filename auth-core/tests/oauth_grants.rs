@@ -472,7 +472,26 @@ async fn authorization_requests_are_refused_on_a_page_or_at_the_redirect() {
     let (_, params) = location_params(&r);
     assert_eq!(param(&params, "error"), Some("invalid_request"));
     assert_eq!(param(&params, "state"), None);
-    // Basic over plaintext: refused on a page, no code.
+    // The login page over plaintext: only to a loopback peer.
+    let plain = |peer: &str| {
+        SimpleRequest::get(&format!("/oauth/authorize?{}", authz_query(&challenge, "")))
+            .peer(peer.parse().unwrap())
+    };
+    let r = s
+        .handle(Endpoint::Authorize, &plain("192.0.2.7:5000"), Some(b""))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(header(&r, "set-cookie").is_none());
+    let r = s
+        .handle(Endpoint::Authorize, &plain("127.0.0.1:5000"), Some(b""))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(!header(&r, "set-cookie").unwrap().contains("Secure"));
+    // Basic over plaintext: refused on a page, no code, even from loopback.
+    let h = plain("127.0.0.1:5000").header("authorization", alice.as_str());
+    let r = s.handle(Endpoint::Authorize, &h, Some(b"")).await;
+    assert_eq!(r.status, 400);
+    assert!(header(&r, "location").is_none());
     let r = authorize_get(&s, &authz_query(&challenge, ""), Some(&alice), false).await;
     assert_eq!(r.status, 400);
     assert!(header(&r, "location").is_none());
@@ -595,6 +614,7 @@ async fn the_login_form_is_csrf_protected_and_logs_in() {
             login.clone(),
         ),
         (Some(cookie.as_str()), Some("http://as.test"), login.clone()),
+        (Some(cookie.as_str()), Some("null"), login.clone()),
     ] {
         let (h, body) = login_post(&q, c, o, &f);
         let r = s

@@ -225,3 +225,32 @@ pub fn require_tool(tool: &str) -> Option<std::path::PathBuf> {
     }
     found
 }
+
+/// The test Python (`$AUTH_STACK_PYTHON`, or the workspace's `.venv`) if
+/// it can `import` each of `modules`; without it, skip loudly, or fail
+/// under CI. `./scripts/test.sh` installs them.
+pub fn python_with(modules: &[&str]) -> Option<std::path::PathBuf> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let candidates = [
+        std::env::var_os("AUTH_STACK_PYTHON").map(std::path::PathBuf::from),
+        Some(root.join(".venv/bin/python")),
+    ];
+    let import = format!("import {}", modules.join(", "));
+    let found = candidates.into_iter().flatten().find(|p| {
+        std::process::Command::new(p)
+            .args(["-c", &import])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if found.is_none() {
+        let names = modules.join(", ");
+        assert!(
+            !under_ci(),
+            "Python modules {names} are missing and CI=true: run ./scripts/test.sh, which installs them"
+        );
+        eprintln!(
+            "\n*** SKIPPED: Python modules {names} are not installed (.venv); run ./scripts/test.sh to install them ***\n"
+        );
+    }
+    found
+}

@@ -358,7 +358,10 @@ async fn token_endpoint_errors_match_on_both_adapters() {
             "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
-    assert_eq!(a["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(
+        a["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
     // RFC 9728 resource metadata: the same on both, naming this issuer.
     let resource = |s: &Running| {
         let url = format!("http://{}/.well-known/oauth-protected-resource", s.http);

@@ -12,35 +12,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use auth_conformance::{Listener, Pair, under_ci};
-
-fn python_with_pyjwt() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let candidates = [
-        std::env::var_os("AUTH_STACK_PYTHON").map(PathBuf::from),
-        Some(root.join(".venv/bin/python")),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| {
-        Command::new(p)
-            .args(["-c", "import jwt, cryptography"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if found.is_none() {
-        assert!(
-            !under_ci(),
-            "PyJWT is missing and CI=true: run ./scripts/test.sh, which installs it"
-        );
-        eprintln!(
-            "\n*** SKIPPED: PyJWT is not installed (.venv); run ./scripts/test.sh to install it ***\n"
-        );
-    }
-    found
-}
+use auth_conformance::{Listener, Pair, python_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyjwt_tokens_are_accepted_and_its_none_token_refused() {
-    let Some(python) = python_with_pyjwt() else {
+    let Some(python) = python_with(&["jwt", "cryptography"]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

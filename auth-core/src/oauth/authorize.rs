@@ -6,6 +6,9 @@
 //!   error page, never a redirect (§4.1.2.1). Every other error goes back
 //!   to the client's redirect URI with `error`, `state` and `iss`
 //!   (RFC 9207).
+//! - The login page is served over TLS, or over plaintext to a loopback
+//!   peer only (development): a password typed into it never crosses a
+//!   network in the clear.
 //! - The login form is protected against cross-site request forgery by a
 //!   `SameSite=Strict` cookie and a form field that is its MAC bound to the
 //!   request (double submit), and by the `Origin` header when the browser
@@ -80,7 +83,9 @@ fn html(status: u16, body: String) -> OAuthResponse {
             ),
             ("x-frame-options", "DENY".to_owned()),
             ("x-content-type-options", "nosniff".to_owned()),
-            ("referrer-policy", "no-referrer".to_owned()),
+            // Not `no-referrer`: browsers then send `Origin: null` on the
+            // form's own POST, which the CSRF check must refuse.
+            ("referrer-policy", "same-origin".to_owned()),
         ],
         body: page.into_bytes(),
     }
@@ -202,6 +207,12 @@ impl AuthorizationServer {
                 Ok(id) => self.issue_code(&req, &id, post).await,
                 Err(e) => basic_refusal(e.kind(), e.retry_after()),
             };
+        }
+        // Passwords typed into the page travel over TLS, or never leave the
+        // machine (a loopback peer: development, the demo).
+        let loopback = head.peer_addr().is_some_and(|a| a.ip().is_loopback());
+        if !users.transport_ok(head) && !loopback {
+            return page_error(400, "Sign in over https.");
         }
         if !post {
             return self.login_page(head, &req, None, 200);
