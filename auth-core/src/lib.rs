@@ -27,8 +27,14 @@ pub mod introspection;
 #[cfg(feature = "oauth")]
 pub mod oauth;
 
+#[cfg(feature = "outbound")]
+pub mod outbound;
+
 #[cfg(any(feature = "api-key", feature = "basic"))]
 mod mac;
+
+#[cfg(any(feature = "introspection", feature = "outbound"))]
+mod client_auth;
 
 pub use authenticate::{AllOf, AnyOf, AuthRequest, Authenticator, BoxFuture, Specificity};
 pub use credentials::{Authorization, Credential};

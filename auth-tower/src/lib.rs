@@ -9,6 +9,8 @@ mod response;
 mod extract;
 #[cfg(feature = "axum")]
 pub mod oauth;
+#[cfg(feature = "outbound")]
+pub mod outbound;
 #[cfg(feature = "server")]
 pub mod server;
 
@@ -18,6 +20,8 @@ pub use response::rejection_response;
 
 #[cfg(feature = "axum")]
 pub use extract::{Auth, AuthRejection, Claims};
+#[cfg(feature = "outbound")]
+pub use outbound::{AddCredential, AddCredentialLayer};
 #[cfg(feature = "server")]
 pub use server::{Server, serve};
 
