@@ -35,7 +35,6 @@ mod file;
 mod grants;
 mod memory;
 
-#[cfg(feature = "api-key")]
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
