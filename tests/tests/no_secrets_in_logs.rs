@@ -147,6 +147,123 @@ async fn no_credential_reaches_logs_or_debug_output() {
         }
     }
 
+    // OAuth, the user-facing grants: codes, PKCE verifiers, refresh tokens
+    // (rotated, then one reused), the resource owner's password at
+    // /authorize (Basic and the login form, right and wrong).
+    let no_redirect = {
+        let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+        reqwest::Client::builder()
+            .no_proxy()
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    let web = &creds.oauth_clients["confidential"];
+    let (web_id, web_secret) = (web.client_id.clone(), web.client_secret.clone().unwrap());
+    secrets.push(web_secret.clone());
+    let alice = creds.basic_users["alice"].password.clone();
+    for server in [&pair.axum, &pair.actix] {
+        let base = format!("https://localhost:{}", server.https.port());
+        let verifier = auth_core::oauth::pkce::new_verifier();
+        secrets.push(verifier.clone());
+        let query = format!(
+            "response_type=code&client_id={web_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_challenge={}&code_challenge_method=S256&state=s",
+            auth_core::oauth::pkce::s256_challenge(&verifier)
+        );
+        // The login form, wrong password then right (from a loopback peer).
+        let page = no_redirect
+            .get(format!("http://{}/oauth/authorize?{query}", server.http))
+            .send()
+            .await
+            .unwrap();
+        let cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let html = page.text().await.unwrap();
+        let csrf = html
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        for password in ["wrong-login-password-xyz", alice.as_str()] {
+            let r = no_redirect
+                .post(format!("http://{}/oauth/authorize", server.http))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", &cookie)
+                .body(format!(
+                    "{query}&csrf={csrf}&decision=allow&username=alice&password={password}"
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status() == 200 || r.status() == 303, "{}", r.status());
+        }
+        secrets.push("wrong-login-password-xyz".to_owned());
+        // Basic on TLS.
+        let r = no_redirect
+            .get(format!("{base}/oauth/authorize?{query}"))
+            .header("authorization", basic("alice", &alice))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned();
+        secrets.push(code.clone());
+        let token_post = |form: String| {
+            no_redirect
+                .post(format!("{base}/oauth/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", basic(&web_id, &web_secret))
+                .body(form)
+                .send()
+        };
+        let redeem = format!(
+            "grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_verifier={verifier}"
+        );
+        let first: serde_json::Value = token_post(redeem.clone())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+        secrets.push(refresh.clone());
+        secrets.push(first["access_token"].as_str().unwrap().to_owned());
+        let second: serde_json::Value =
+            token_post(format!("grant_type=refresh_token&refresh_token={refresh}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        secrets.push(second["refresh_token"].as_str().unwrap().to_owned());
+        // Reuse of the refresh token and of the code: refused, logged as
+        // such, without the values.
+        let reuse = token_post(format!("grant_type=refresh_token&refresh_token={refresh}"))
+            .await
+            .unwrap();
+        assert_eq!(reuse.status(), 400);
+        let again = token_post(redeem).await.unwrap();
+        assert_eq!(again.status(), 400);
+    }
+    assert!(!secrets.iter().any(String::is_empty));
+
     // A key in the query string is refused; the refusal must not log it.
     let main = creds.api_key("main");
     pair.send(
@@ -174,6 +291,9 @@ async fn no_credential_reaches_logs_or_debug_output() {
         "decision events were captured"
     );
     assert!(logs.contains("outcome=\"allow\"") && logs.contains("outcome=\"deny\""));
+    // The reuse paths ran and were logged (without the values).
+    assert!(logs.contains("spent refresh token presented again"));
+    assert!(logs.contains("authorization code used twice"));
     for s in &secrets {
         assert!(!logs.contains(s.as_str()), "a credential reached the logs");
         assert!(
