@@ -959,3 +959,166 @@ fn redirect_uris_must_be_absolute_without_fragment() {
         assert!(r.is_err(), "{uri}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_of_one_code_issue_once() {
+    let s = server();
+    let (code, verifier) = code_for_alice(&s).await;
+    let body = redeem_body(&code, &verifier);
+    let web = basic("web", "s3cret");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (s, body, web) = (s.clone(), body.clone(), web.clone());
+            tokio::spawn(async move { token(&s, Some(&web), &body).await })
+        })
+        .collect();
+    let mut ok = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            200 => ok.push(json(&r)["access_token"].as_str().unwrap().to_owned()),
+            400 => assert_eq!(json(&r)["error"], "invalid_grant"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(ok.len(), 1, "one code, one token");
+    // The others were reuses: what the first issued is revoked.
+    assert_eq!(introspect(&s, &ok[0]).await["active"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refreshes_of_one_token_rotate_once_then_revoke() {
+    let s = server();
+    let web = basic("web", "s3cret");
+    let (code, verifier) = code_for_alice(&s).await;
+    let first = json(&token(&s, Some(&web), &redeem_body(&code, &verifier)).await);
+    let body = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        first["refresh_token"].as_str().unwrap()
+    );
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (s, body, web) = (s.clone(), body.clone(), web.clone());
+            tokio::spawn(async move { token(&s, Some(&web), &body).await })
+        })
+        .collect();
+    let mut rotated = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.status == 200 {
+            rotated.push(json(&r));
+        } else {
+            assert_eq!(json(&r)["error"], "invalid_grant");
+        }
+    }
+    // Strict rotation (RFC 9700 §4.14.2): one rotation wins; every other
+    // presentation is a reuse, which revokes the family, the winner's
+    // tokens included.
+    assert_eq!(rotated.len(), 1);
+    assert_eq!(
+        introspect(&s, rotated[0]["access_token"].as_str().unwrap()).await["active"],
+        false
+    );
+    let r = token(
+        &s,
+        Some(&web),
+        &format!(
+            "grant_type=refresh_token&refresh_token={}",
+            rotated[0]["refresh_token"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(json(&r)["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_full_grant_store_refuses_with_503_and_keeps_what_it_holds() {
+    let hash = hash_password("s3cret").unwrap();
+    let registry = ClientRegistry::builder()
+        .client(
+            Client::confidential("web", hash)
+                .grants([GrantType::AuthorizationCode, GrantType::RefreshToken])
+                .redirect_uri(CB)
+                .scopes(["read"]),
+        )
+        .build()
+        .unwrap();
+    let users = BasicAuthenticator::builder()
+        .user(BasicUser::new("alice", hash_password("wonderland").unwrap()).scopes(["read"]))
+        .build()
+        .unwrap();
+    let s = AuthorizationServer::builder(ISSUER, registry)
+        .audience("api")
+        .signing_key(es256(), Algorithm::ES256, "k1")
+        .grant_store(Arc::new(auth_core::store::MemoryGrants::new(2)))
+        .users(users)
+        .build()
+        .unwrap();
+    let alice = basic("alice", "wonderland");
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let verifier = pkce::new_verifier();
+        let q = authz_query(&pkce::s256_challenge(&verifier), "").replace("+admin", "");
+        let r = authorize_get(&s, &q, Some(&alice), true).await;
+        codes.push((location_params(&r).1, verifier));
+    }
+    // Two codes fit; the third is refused at the redirect, not dropped.
+    assert!(param(&codes[0].0, "code").is_some());
+    assert!(param(&codes[1].0, "code").is_some());
+    assert_eq!(param(&codes[2].0, "error"), Some("temporarily_unavailable"));
+    assert_eq!(param(&codes[2].0, "code"), None);
+    let web = basic("web", "s3cret");
+    let code = param(&codes[0].0, "code").unwrap().to_owned();
+    let r = token(&s, Some(&web), &redeem_body(&code, &codes[0].1)).await;
+    assert_eq!(r.status, 200, "{:?}", json(&r));
+    // The codes held are still good: the second redeems too.
+    let code = param(&codes[1].0, "code").unwrap().to_owned();
+    let r = token(&s, Some(&web), &redeem_body(&code, &codes[1].1)).await;
+    assert_eq!(r.status, 200, "{:?}", json(&r));
+}
+
+#[tokio::test]
+async fn hostile_input_gets_bounded_refusals() {
+    let s = server();
+    let challenge = pkce::s256_challenge(&pkce::new_verifier());
+    // Huge and malformed queries: an error page, never a panic or a redirect.
+    for q in [
+        "a".repeat(100_000),
+        format!("{}&client_id=web", authz_query(&challenge, "")),
+        "client_id=%FF%FE".to_owned(),
+        format!(
+            "{}&scope={}",
+            authz_query(&challenge, "").replace("&scope=read+admin", ""),
+            "x ".repeat(10_000)
+        ),
+    ] {
+        let r = authorize_get(&s, &q, None, true).await;
+        assert!(r.status == 400 || r.status == 302, "{}", r.status);
+        if r.status == 302 {
+            let (base, params) = location_params(&r);
+            assert_eq!(base, CB);
+            assert!(param(&params, "error").is_some());
+        }
+    }
+    // Unknown, malformed and oversized grants at the token endpoint.
+    let web = basic("web", "s3cret");
+    for body in [
+        format!(
+            "grant_type=refresh_token&refresh_token=ort_{}",
+            "A".repeat(10_000)
+        ),
+        "grant_type=refresh_token&refresh_token=ort_.".to_owned(),
+        format!(
+            "grant_type=authorization_code&code={}&code_verifier=x",
+            "c".repeat(60_000)
+        ),
+        "grant_type=authorization_code&code=%00&code_verifier=%00".to_owned(),
+    ] {
+        let r = token(&s, Some(&web), &body).await;
+        assert_eq!(r.status, 400);
+        assert!(matches!(
+            json(&r)["error"].as_str(),
+            Some("invalid_grant" | "invalid_request")
+        ));
+    }
+}
