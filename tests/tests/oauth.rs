@@ -2,7 +2,9 @@
 //! `client_credentials` grant (JWT and opaque access tokens), the tokens
 //! opening the resource routes (opaque ones through the demo's own
 //! introspection endpoint, over HTTPS), introspection and revocation, RFC
-//! 8414 metadata, and RFC 6749 §5.2 errors that match byte for byte.
+//! 8414 metadata, RFC 6749 §5.2 errors that match byte for byte, and the
+//! user-facing grants (code with Basic on TLS, refresh rotation and reuse,
+//! token exchange) on both adapters.
 
 #![allow(
     clippy::unwrap_used,
@@ -463,4 +465,177 @@ async fn floods_and_oversized_bodies_get_bounded_refusals() {
         (a.status, a.body["error"].as_str()),
         (400, Some("invalid_request"))
     );
+}
+
+/// A no-redirect client trusting the demo CA.
+fn no_redirect(pair_dir: &std::path::Path) -> reqwest::Client {
+    let ca = std::fs::read(pair_dir.join("ca.pem")).unwrap();
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_grants_work_and_refuse_alike_on_both_adapters() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path());
+    let creds = pair.credentials().clone();
+    let http = no_redirect(dir.path());
+    let web = &creds.oauth_clients["confidential"];
+    let web_auth = basic(&web.client_id, web.client_secret.as_deref().unwrap());
+    let (sid, ssecret) = creds.oauth_client("service");
+    let service_auth = basic(sid, ssecret);
+    let alice = basic("alice", &creds.basic_users["alice"].password);
+    let mut refusals = Vec::new();
+    for server in [&pair.axum, &pair.actix] {
+        let base = format!("https://localhost:{}", server.https.port());
+        let verifier = auth_core::oauth::pkce::new_verifier();
+        let query = format!(
+            "response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&scope=reports:read+reports:write&state=st&code_challenge={}&code_challenge_method=S256",
+            web.client_id,
+            auth_core::oauth::pkce::s256_challenge(&verifier)
+        );
+        let r = http
+            .get(format!("{base}/oauth/authorize?{query}"))
+            .header("authorization", &alice)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("http://127.0.0.1:9999/cb?code="));
+        assert!(location.contains("&state=st&iss=https%3A%2F%2Fissuer.auth-demo.test"));
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let tokens = post(
+            &pair,
+            server,
+            true,
+            "/oauth/token",
+            Some(&web_auth),
+            &format!(
+                "grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&code_verifier={verifier}"
+            ),
+        )
+        .await;
+        assert_eq!(tokens.status, 200, "{:?}", tokens.body);
+        let access = tokens.body["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens.body["refresh_token"].as_str().unwrap().to_owned();
+        let whoami = |token: String| {
+            let http = http.clone();
+            let url = format!("http://{}/v1/reports", server.http);
+            async move {
+                let r = http.get(url).bearer_auth(token).send().await.unwrap();
+                let status = r.status().as_u16();
+                (
+                    status,
+                    r.json::<serde_json::Value>().await.unwrap_or_default(),
+                )
+            }
+        };
+        let (status, me) = whoami(access.clone()).await;
+        assert_eq!((status, me["subject"].as_str()), (200, Some("alice")));
+
+        // Token exchange: the service client acts for alice, narrowed.
+        let exchanged = post(
+            &pair,
+            server,
+            true,
+            "/oauth/token",
+            Some(&service_auth),
+            &format!(
+                "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token={access}&subject_token_type=urn:ietf:params:oauth:token-type:access_token&scope=reports:read"
+            ),
+        )
+        .await;
+        assert_eq!(exchanged.status, 200, "{:?}", exchanged.body);
+        assert_eq!(exchanged.body["scope"], "reports:read");
+        let delegated = exchanged.body["access_token"].as_str().unwrap().to_owned();
+        let payload = delegated.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["act"]["sub"], sid);
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(whoami(delegated.clone()).await.0, 200);
+        let post_reports = http
+            .post(format!("http://{}/v1/reports", server.http))
+            .bearer_auth(&delegated)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            post_reports.status(),
+            403,
+            "the exchange narrowed the scopes"
+        );
+
+        // Refresh, then the spent one again: the family goes, at the
+        // resource routes too.
+        let rotated = post(
+            &pair,
+            server,
+            true,
+            "/oauth/token",
+            Some(&web_auth),
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .await;
+        assert_eq!(rotated.status, 200);
+        let newest = rotated.body["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(whoami(newest.clone()).await.0, 200);
+        let reuse = post(
+            &pair,
+            server,
+            true,
+            "/oauth/token",
+            Some(&web_auth),
+            &format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .await;
+        assert_eq!(whoami(newest).await.0, 401);
+        assert_eq!(whoami(access.clone()).await.0, 401);
+
+        // Refusals, to compare across adapters.
+        let exchange_bad_target = post(
+            &pair,
+            server,
+            true,
+            "/oauth/token",
+            Some(&service_auth),
+            &format!(
+                "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token={delegated}&subject_token_type=urn:ietf:params:oauth:token-type:access_token&audience=https://elsewhere.test"
+            ),
+        )
+        .await;
+        let page = http
+            .get(format!(
+                "{base}/oauth/authorize?{}",
+                query.replace("9999%2Fcb", "9999%2Fevil")
+            ))
+            .header("authorization", &alice)
+            .send()
+            .await
+            .unwrap();
+        let page_status = page.status().as_u16();
+        assert!(page.headers().get("location").is_none());
+        let page_body = page.bytes().await.unwrap();
+        refusals.push((reuse, exchange_bad_target, page_status, page_body));
+    }
+    let (a, b) = (&refusals[0], &refusals[1]);
+    assert_eq!(a, b);
+    assert_eq!(a.0.body["error"], "invalid_grant");
+    assert_eq!(a.1.body["error"], "invalid_target");
+    assert_eq!(a.2, 400);
 }
