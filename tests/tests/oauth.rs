@@ -639,3 +639,98 @@ async fn user_grants_work_and_refuse_alike_on_both_adapters() {
     assert_eq!(a.1.body["error"], "invalid_target");
     assert_eq!(a.2, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_keeps_old_tokens_valid_at_a_resource_server() {
+    use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
+    use auth_core::oauth::server::AuthorizationServer;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+
+    let key = || {
+        let kp = rcgen::KeyPair::generate().unwrap();
+        EncodingKey::from_ec_pem(kp.serialize_pem().as_bytes()).unwrap()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let registry = ClientRegistry::builder()
+        .client(
+            Client::confidential("svc", auth_core::basic::hash_password("s").unwrap())
+                .grants([GrantType::ClientCredentials])
+                .scopes(["read"]),
+        )
+        .insecure_allow_plaintext()
+        .build()
+        .unwrap();
+    let server = AuthorizationServer::builder(base.clone(), registry)
+        .audience("api")
+        .signing_key(key(), Algorithm::ES256, "k1")
+        .build()
+        .unwrap();
+    let app = auth_tower::oauth::router(server.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // A resource server trusting the issuer's JWKS, over real HTTP. The
+    // cooldown on unknown-kid refetches is off here; in production the
+    // JWKS's max-age (300 s) between publishing and activating covers it.
+    let jwt = auth_core::jwt::JwtAuthenticator::builder()
+        .issuer(
+            auth_core::jwt::Issuer::new(base.clone())
+                .audience("api")
+                .algorithms([Algorithm::ES256])
+                .allow_plain_http_loopback()
+                .jwks_url(format!("{base}/.well-known/jwks.json"))
+                .jwks_config(auth_core::jwt::JwksConfig {
+                    cooldown: Duration::ZERO,
+                    ..auth_core::jwt::JwksConfig::default()
+                }),
+        )
+        .build()
+        .unwrap();
+    let guard = auth_core::Guard::builder(jwt).realm("api").build().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let issue = || async {
+        let r: serde_json::Value = http
+            .post(format!("{base}/oauth/token"))
+            .basic_auth("svc", Some("s"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_owned()
+    };
+    let accepted = |token: String| {
+        let guard = guard.clone();
+        async move {
+            let req = auth_core::SimpleRequest::get("/r")
+                .header("authorization", format!("Bearer {token}"));
+            guard.check(&req).await.is_ok()
+        }
+    };
+    let old = issue().await;
+    assert!(accepted(old.clone()).await);
+    server
+        .publish_next_key(key(), Algorithm::ES256, "k2")
+        .unwrap();
+    let jwks = http
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.headers()["cache-control"], "max-age=300");
+    let kids: Vec<String> = jwks.json::<serde_json::Value>().await.unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kids, ["k1", "k2"]);
+    server.activate_next_key().unwrap();
+    let new = issue().await;
+    assert_ne!(old.split('.').next(), new.split('.').next(), "another kid");
+    assert!(accepted(new).await, "new tokens verify");
+    assert!(accepted(old).await, "old tokens stay valid");
+}

@@ -472,11 +472,17 @@ impl AuthorizationServer {
         self.inner.keys.jwks()
     }
 
-    /// `GET /.well-known/jwks.json`.
+    /// `GET /.well-known/jwks.json`. Its `Cache-Control: max-age=300` tells
+    /// resource servers to refetch every five minutes: leave at least that
+    /// long between [`publish_next_key`](Self::publish_next_key) and
+    /// [`activate_next_key`](Self::activate_next_key).
     pub fn jwks_response(&self) -> OAuthResponse {
         OAuthResponse {
             status: 200,
-            headers: vec![("content-type", "application/json".to_owned())],
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("cache-control", "max-age=300".to_owned()),
+            ],
             body: serde_json::to_vec(&self.jwks()).unwrap_or_default(),
         }
     }
