@@ -8,6 +8,7 @@
 mod app_actix;
 mod app_axum;
 pub mod log;
+mod pki;
 mod state;
 
 use std::net::{SocketAddr, TcpListener};

@@ -124,10 +124,36 @@ pub struct BasicUserCredentials {
 }
 
 /// Certificate files.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TlsFiles {
     /// The demo CA certificate (PEM): trust it to reach the TLS listener.
     pub ca: String,
+    /// `spiffe://demo.local/billing`: the client `/v1/service` admits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_billing: Option<CertFiles>,
+    /// `spiffe://demo.local/reporting`: trusted, but not admitted to
+    /// `/v1/service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_reporting: Option<CertFiles>,
+    /// Issued by a CA the server does not trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_untrusted: Option<CertFiles>,
+    /// Past its validity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_expired: Option<CertFiles>,
+    /// Listed in the CRL the server loads (`crl.pem`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_revoked: Option<CertFiles>,
+}
+
+/// A client certificate and its private key (PEM files in the state
+/// directory).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CertFiles {
+    /// The certificate.
+    pub cert: String,
+    /// The private key.
+    pub key: String,
 }
 
 impl Credentials {
@@ -181,7 +207,7 @@ pub(crate) struct ServerState {
 /// Writes a file only its owner can read, replacing any old one at once: a
 /// temporary file beside it, created exclusively with mode 0600 (never
 /// readable by others, not even for a moment), synced, then renamed over it.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DemoError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DemoError> {
     use std::io::Write as _;
     let err = |e| DemoError::io(path, e);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -223,7 +249,7 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
         // A half-written directory from an interrupted first start is redone.
         let _ = std::fs::remove_file(server_dir.join("api-keys.json"));
         write_private(&pepper_path, Pepper::generate().to_base64url().expose())?;
-        write_pki(dir)?;
+        crate::pki::write_pki(dir)?;
     }
     let pepper_text =
         std::fs::read_to_string(&pepper_path).map_err(|e| DemoError::io(&pepper_path, e))?;
@@ -263,12 +289,18 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
             jwt: write_jwt_keys(dir)?,
             tls: TlsFiles {
                 ca: "ca.pem".to_owned(),
+                ..TlsFiles::default()
             },
             oauth_clients: BTreeMap::new(),
         }
     } else {
         Credentials::load(dir)?
     };
+    // Client certificates and the CRL, added to a state directory made
+    // before they existed.
+    if credentials.tls.client_revoked.is_none() || !dir.join(crate::pki::CRL).exists() {
+        crate::pki::write_client_pki(dir, &mut credentials.tls)?;
+    }
     // OAuth clients, added to a state directory made before they existed.
     for (name, secret, redirect) in [
         ("confidential", true, true),
@@ -434,47 +466,6 @@ fn rs256_jwk(dir: &Path, jwt: &JwtFiles) -> Result<Jwk, DemoError> {
     jwk.common.key_id = Some(jwt.rs256.kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     Ok(jwk)
-}
-
-fn write_pki(dir: &Path) -> Result<(), DemoError> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let pki = |e: rcgen::Error| DemoError::msg(format!("certificate generation: {e}"));
-    let ca_key = KeyPair::generate().map_err(pki)?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(pki)?;
-    ca.distinguished_name
-        .push(DnType::CommonName, "auth-stack demo CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key).map_err(pki)?;
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).map_err(|e| DemoError::io(dir, e))?;
-    write_private(&dir.join("ca.key"), ca_key.serialize_pem().as_bytes())?;
-    let issuer = Issuer::new(ca, ca_key);
-
-    let server_key = KeyPair::generate().map_err(pki)?;
-    let mut server = CertificateParams::new(vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ])
-    .map_err(pki)?;
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "auth-demo");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_cert = server.signed_by(&server_key, &issuer).map_err(pki)?;
-    std::fs::write(dir.join("server.pem"), server_cert.pem()).map_err(|e| DemoError::io(dir, e))?;
-    write_private(
-        &dir.join("server.key"),
-        server_key.serialize_pem().as_bytes(),
-    )?;
-    Ok(())
 }
 
 /// A 24-character password (about 143 bits) from the OS CSPRNG.
