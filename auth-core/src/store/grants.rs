@@ -171,12 +171,6 @@ struct FamilyEntry {
     until: SystemTime,
 }
 
-impl FamilyEntry {
-    fn revoked(&self) -> bool {
-        self.family.is_none()
-    }
-}
-
 #[derive(Default)]
 struct Tables {
     codes: HashMap<[u8; 32], CodeEntry>,
@@ -404,11 +398,9 @@ fn unix_secs(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Marks a family revoked and hands back its live access tokens.
+/// Marks a family revoked and hands back its live access tokens (none the
+/// second time: the first took them).
 fn revoke_entry(entry: &mut FamilyEntry, now_secs: u64) -> Vec<Issued> {
-    if entry.revoked() {
-        return Vec::new();
-    }
     entry.family = None;
     entry.current = None;
     entry.spent.clear();
@@ -477,5 +469,263 @@ impl GrantStore for MemoryGrants {
         presented: Option<[u8; 32]>,
     ) -> BoxFuture<'a, Result<Vec<Issued>, StoreError>> {
         Box::pin(std::future::ready(self.revoke_now(id, presented)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code
+
+    use super::*;
+
+    fn grant(family: &str) -> CodeGrant {
+        CodeGrant {
+            client_id: "app".into(),
+            redirect_uri: None,
+            challenge: "c".into(),
+            subject: "alice".into(),
+            scope: "read".into(),
+            auth_time: 1,
+            family: family.into(),
+        }
+    }
+
+    fn family() -> Family {
+        Family {
+            client_id: "app".into(),
+            subject: "alice".into(),
+            scope: "read".into(),
+            auth_time: 1,
+        }
+    }
+
+    fn issued(jti: &str, exp: u64) -> Issued {
+        Issued {
+            jti: jti.into(),
+            exp,
+            opaque: None,
+        }
+    }
+
+    fn later() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(600)
+    }
+
+    fn live_exp() -> u64 {
+        unix_secs(SystemTime::now()) + 600
+    }
+
+    #[test]
+    fn codes_expire_and_fill_up_then_make_room() {
+        let s = MemoryGrants::new(2);
+        s.put_code_now(
+            [1; 32],
+            grant("f1"),
+            SystemTime::now() - Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(s.redeem_now(&[1; 32]), Redemption::Unknown, "expired");
+        s.put_code_now([2; 32], grant("f2"), later()).unwrap();
+        // Full (2): the expired code is swept to make room.
+        s.put_code_now([3; 32], grant("f3"), later()).unwrap();
+        assert_eq!(s.lock().codes.len(), 2);
+        // Full of live codes: refused, nothing dropped (the sweep ran less
+        // than a second ago, and would find nothing anyway).
+        let e = s.put_code_now([4; 32], grant("f4"), later()).unwrap_err();
+        assert_eq!(e.kind(), crate::StoreErrorKind::Full);
+        assert!(matches!(s.redeem_now(&[2; 32]), Redemption::Fresh(_)));
+        assert_eq!(
+            s.redeem_now(&[2; 32]),
+            Redemption::Spent {
+                family: "f2".into()
+            }
+        );
+        assert_eq!(s.redeem_now(&[9; 32]), Redemption::Unknown);
+        let debug = format!("{s:?}");
+        assert!(
+            debug.contains("codes: 2") && debug.contains("capacity: 2"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn families_rotate_detect_reuse_and_refuse_strangers() {
+        let s = MemoryGrants::new(10);
+        assert!(
+            s.start_now(
+                "f",
+                family(),
+                Some([1; 32]),
+                issued("a1", live_exp()),
+                later()
+            )
+            .unwrap()
+        );
+        assert!(
+            !s.start_now(
+                "f",
+                family(),
+                Some([1; 32]),
+                issued("a1", live_exp()),
+                later()
+            )
+            .unwrap()
+        );
+        // Another client, an unknown token: nothing changes.
+        assert_eq!(
+            s.rotate_now("f", "other", [1; 32], [2; 32], issued("x", live_exp())),
+            Rotation::Invalid
+        );
+        assert_eq!(
+            s.rotate_now("f", "app", [7; 32], [2; 32], issued("x", live_exp())),
+            Rotation::Invalid
+        );
+        assert_eq!(
+            s.rotate_now("nope", "app", [1; 32], [2; 32], issued("x", live_exp())),
+            Rotation::Invalid
+        );
+        assert_eq!(
+            s.rotate_now("f", "app", [1; 32], [2; 32], issued("a2", live_exp())),
+            Rotation::Rotated(family())
+        );
+        assert_eq!(
+            s.rotate_now("f", "app", [2; 32], [3; 32], issued("a3", live_exp())),
+            Rotation::Rotated(family())
+        );
+        // [1] again: reuse; the live tokens come back, once.
+        match s.rotate_now("f", "app", [1; 32], [4; 32], issued("x", live_exp())) {
+            Rotation::Reused(live) => {
+                let jtis: Vec<_> = live.iter().map(|i| i.jti.as_str()).collect();
+                assert_eq!(jtis, ["a1", "a2", "a3"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.rotate_now("f", "app", [3; 32], [4; 32], issued("x", live_exp())),
+            Rotation::Invalid
+        );
+        assert_eq!(s.revoke_now("f", None).unwrap(), Vec::new());
+        assert_eq!(futures_ready(s.family("f")), None);
+    }
+
+    fn futures_ready<T>(f: BoxFuture<'_, Result<T, StoreError>>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+            .unwrap()
+    }
+
+    #[test]
+    fn spent_tokens_are_remembered_for_a_window_only() {
+        let s = MemoryGrants::new(10);
+        s.start_now(
+            "f",
+            family(),
+            Some([0; 32]),
+            issued("a", live_exp()),
+            later(),
+        )
+        .unwrap();
+        for i in 0..=SPENT_REMEMBERED {
+            let (cur, next) = ([i as u8; 32], [i as u8 + 1; 32]);
+            // Expired access tokens are pruned, so the live cap is not hit.
+            assert_eq!(
+                s.rotate_now("f", "app", cur, next, issued("x", 0)),
+                Rotation::Rotated(family())
+            );
+        }
+        // [0] is beyond the window: unknown, not a reuse; [1] is inside.
+        assert_eq!(
+            s.rotate_now("f", "app", [0; 32], [99; 32], issued("x", 0)),
+            Rotation::Invalid
+        );
+        assert!(matches!(
+            s.rotate_now("f", "app", [1; 32], [99; 32], issued("x", 0)),
+            Rotation::Reused(_)
+        ));
+    }
+
+    #[test]
+    fn a_family_may_hold_only_so_many_live_tokens() {
+        let s = MemoryGrants::new(10);
+        s.start_now(
+            "f",
+            family(),
+            Some([0; 32]),
+            issued("a", live_exp()),
+            later(),
+        )
+        .unwrap();
+        let mut cur = [0u8; 32];
+        for i in 1..MAX_LIVE_PER_FAMILY {
+            let next = [i as u8; 32];
+            assert_eq!(
+                s.rotate_now("f", "app", cur, next, issued("x", live_exp())),
+                Rotation::Rotated(family()),
+                "{i}"
+            );
+            cur = next;
+        }
+        assert_eq!(
+            s.rotate_now("f", "app", cur, [200; 32], issued("x", live_exp())),
+            Rotation::Invalid
+        );
+        // The current token is still current.
+        assert!(s.lock().families["f"].current == Some(cur));
+    }
+
+    #[test]
+    fn expired_families_and_revocation_rules() {
+        let s = MemoryGrants::new(2);
+        s.start_now(
+            "old",
+            family(),
+            Some([1; 32]),
+            issued("a", live_exp()),
+            SystemTime::now() - Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(
+            s.rotate_now("old", "app", [1; 32], [2; 32], issued("x", live_exp())),
+            Rotation::Invalid
+        );
+        assert_eq!(futures_ready(s.family("old")), None);
+        s.start_now(
+            "f",
+            family(),
+            Some([1; 32]),
+            issued("a", live_exp()),
+            later(),
+        )
+        .unwrap();
+        assert_eq!(futures_ready(s.family("f")), Some(family()));
+        // Full: the expired family is swept for the next.
+        assert!(
+            s.start_now("g", family(), None, issued("b", live_exp()), later())
+                .unwrap()
+        );
+        let e = s
+            .start_now("h", family(), None, issued("c", live_exp()), later())
+            .unwrap_err();
+        assert_eq!(e.kind(), crate::StoreErrorKind::Full);
+        // Revocation by the client needs a token of the family.
+        assert_eq!(s.revoke_now("f", Some([9; 32])).unwrap(), Vec::new());
+        assert_eq!(futures_ready(s.family("f")), Some(family()));
+        assert_eq!(
+            s.revoke_now("f", Some([1; 32])).unwrap(),
+            vec![issued("a", live_exp())]
+        );
+        assert_eq!(futures_ready(s.family("f")), None);
+        // An unknown family with a token: nothing; without: a tombstone,
+        // so that it never starts (a code used twice at once).
+        assert_eq!(s.revoke_now("nope", Some([1; 32])).unwrap(), Vec::new());
+        assert!(!s.lock().families.contains_key("nope"));
+        let s = MemoryGrants::new(10);
+        s.revoke_now("t", None).unwrap();
+        assert!(
+            !s.start_now("t", family(), None, issued("a", live_exp()), later())
+                .unwrap()
+        );
     }
 }
