@@ -549,6 +549,39 @@ mod tests {
     }
 
     #[test]
+    fn the_sweep_runs_only_when_full_and_at_most_once_a_second() {
+        // Not full: an expired code is left alone (it answers as unknown).
+        let s = MemoryGrants::new(10);
+        s.put_code_now(
+            [1; 32],
+            grant("f1"),
+            SystemTime::now() - Duration::from_secs(1),
+        )
+        .unwrap();
+        s.put_code_now([2; 32], grant("f2"), later()).unwrap();
+        assert_eq!(s.lock().codes.len(), 2);
+        // Full: one sweep; a code expiring just after it is not swept again
+        // within the second, so the next insert is refused.
+        let s = MemoryGrants::new(2);
+        s.put_code_now(
+            [1; 32],
+            grant("f1"),
+            SystemTime::now() - Duration::from_secs(1),
+        )
+        .unwrap();
+        s.put_code_now([2; 32], grant("f2"), later()).unwrap();
+        s.put_code_now(
+            [3; 32],
+            grant("f3"),
+            SystemTime::now() + Duration::from_millis(50),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let e = s.put_code_now([4; 32], grant("f4"), later()).unwrap_err();
+        assert_eq!(e.kind(), crate::StoreErrorKind::Full);
+    }
+
+    #[test]
     fn families_rotate_detect_reuse_and_refuse_strangers() {
         let s = MemoryGrants::new(10);
         assert!(
