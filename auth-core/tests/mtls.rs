@@ -123,7 +123,8 @@ async fn subject(guard: &Guard, req: &SimpleRequest) -> Result<String, (u16, Vec
 #[test]
 fn the_identity_name_is_uri_then_dns_then_email_then_cn() {
     let ca = ca();
-    let cases: Vec<(Vec<SanType>, Option<&str>, Option<(NameKind, &str)>)> = vec![
+    type Case<'a> = (Vec<SanType>, Option<&'a str>, Option<(NameKind, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![
                 email("ops@demo.local"),
