@@ -16,6 +16,38 @@ use auth_core::{HeaderOnce, RequestHead};
 pub struct TlsConnection {
     /// The client certificate chain (DER, leaf first), if one was presented.
     pub peer_certificates: Arc<Vec<Vec<u8>>>,
+    /// The leaf of `peer_certificates`, parsed once for the connection
+    /// (`None` when there is none, or when it cannot be read; left `None`
+    /// by hand, it is parsed per request instead).
+    #[cfg(feature = "mtls")]
+    pub peer_certificate: Option<Arc<auth_core::mtls::PeerCertificate>>,
+}
+
+impl TlsConnection {
+    /// A TLS connection whose client presented `peer_certificates` (DER,
+    /// leaf first): the leaf is parsed here, once for every request on the
+    /// connection.
+    ///
+    /// ```
+    /// let conn = auth_actix::TlsConnection::new(Vec::new());
+    /// assert!(conn.peer_certificates.is_empty());
+    /// ```
+    pub fn new(peer_certificates: Vec<Vec<u8>>) -> Self {
+        #[cfg(feature = "mtls")]
+        let peer_certificate = peer_certificates.first().and_then(|leaf| {
+            auth_core::mtls::PeerCertificate::from_der(leaf)
+                .map_err(|e| {
+                    tracing::debug!(target: "auth_actix", error = %e, "the client certificate cannot be read");
+                })
+                .ok()
+                .map(Arc::new)
+        });
+        Self {
+            peer_certificates: Arc::new(peer_certificates),
+            #[cfg(feature = "mtls")]
+            peer_certificate,
+        }
+    }
 }
 
 /// An owned snapshot of an actix-web request head, seen through
@@ -88,5 +120,19 @@ impl RequestHead for HeadView {
         self.tls
             .as_ref()
             .map_or(&[], |t| t.peer_certificates.as_slice())
+    }
+    #[cfg(feature = "mtls")]
+    fn peer_certificate(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
+        let tls = self.tls.as_ref()?;
+        match &tls.peer_certificate {
+            Some(parsed) => Some(Arc::clone(parsed)),
+            // Built by hand without the parsed leaf, or unreadable: parse
+            // (and fail) here.
+            None => tls
+                .peer_certificates
+                .first()
+                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
+                .map(Arc::new),
+        }
     }
 }

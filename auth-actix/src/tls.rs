@@ -1,9 +1,10 @@
 //! TLS connection state for actix-web: pass [`on_connect`] to
 //! `HttpServer::on_connect` so the middleware knows a request came over TLS
-//! and which client certificate the peer presented.
+//! and which client certificate the peer presented. The certificate is
+//! parsed there, once per connection (feature `mtls`), and every request
+//! on the connection shares it.
 
 use std::any::Any;
-use std::sync::Arc;
 
 use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::Extensions;
@@ -12,7 +13,8 @@ use actix_web::rt::net::TcpStream;
 use crate::request::TlsConnection;
 
 /// Records the TLS state of a rustls (0.23) connection in the connection's
-/// data, for [`RequireAuth`](crate::RequireAuth) to read.
+/// data, for [`RequireAuth`](crate::RequireAuth) to read: the client
+/// certificate chain, and its leaf parsed once for the connection.
 ///
 /// ```no_run
 /// use actix_web::{App, HttpServer};
@@ -30,8 +32,6 @@ pub fn on_connect(conn: &dyn Any, data: &mut Extensions) {
             .peer_certificates()
             .map(|chain| chain.iter().map(|c| c.to_vec()).collect())
             .unwrap_or_default();
-        data.insert(TlsConnection {
-            peer_certificates: Arc::new(certs),
-        });
+        data.insert(TlsConnection::new(certs));
     }
 }

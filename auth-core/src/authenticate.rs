@@ -66,16 +66,40 @@ use crate::request::RequestHead;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A request as an authenticator sees it: the neutral head plus the credential
-/// parsed from it once.
+/// parsed from it once, and (feature `mtls`) the client certificate it
+/// presents, worked out at most once per request.
 pub struct AuthRequest<'a> {
     head: &'a dyn RequestHead,
     credential: &'a Credential<'a>,
+    #[cfg(feature = "mtls")]
+    forwarded: Option<&'a crate::mtls::ForwardedCertificates>,
+    #[cfg(feature = "mtls")]
+    certificate: std::sync::OnceLock<crate::mtls::ClientCertificate>,
 }
 
 impl<'a> AuthRequest<'a> {
     /// Pairs a head with the credential parsed from it.
     pub fn new(head: &'a dyn RequestHead, credential: &'a Credential<'a>) -> Self {
-        Self { head, credential }
+        Self {
+            head,
+            credential,
+            #[cfg(feature = "mtls")]
+            forwarded: None,
+            #[cfg(feature = "mtls")]
+            certificate: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Also believes client certificates that `forwarded`'s trusted proxies
+    /// forward (the guard sets its
+    /// [`forwarded_certificates`](crate::GuardBuilder::forwarded_certificates)).
+    #[cfg(feature = "mtls")]
+    pub fn with_forwarded_certificates(
+        mut self,
+        forwarded: Option<&'a crate::mtls::ForwardedCertificates>,
+    ) -> Self {
+        self.forwarded = forwarded;
+        self
     }
 
     /// The request head.
@@ -86,6 +110,36 @@ impl<'a> AuthRequest<'a> {
     /// The credential presented in the headers.
     pub fn credential(&self) -> &'a Credential<'a> {
         self.credential
+    }
+
+    /// The client certificate this request presents: its connection's,
+    /// or one a trusted proxy forwarded (see
+    /// [`ForwardedCertificates`](crate::mtls::ForwardedCertificates)).
+    /// Worked out on the first call, then kept for the request.
+    #[cfg(feature = "mtls")]
+    pub fn client_certificate(&self) -> &crate::mtls::ClientCertificate {
+        self.certificate.get_or_init(|| match self.forwarded {
+            Some(f) => f.resolve(self.head),
+            None => crate::mtls::ClientCertificate::direct(self.head),
+        })
+    }
+
+    /// The SHA-256 of the DER of the client certificate this request
+    /// presents (the bytes of its RFC 8705 `x5t#S256`); `None` when it
+    /// presents none, or one that cannot be read.
+    pub fn client_certificate_sha256(&self) -> Option<[u8; 32]> {
+        #[cfg(feature = "mtls")]
+        {
+            self.client_certificate().certificate().map(|c| *c.sha256())
+        }
+        #[cfg(not(feature = "mtls"))]
+        {
+            use sha2::Digest as _;
+            self.head
+                .peer_certificates()
+                .first()
+                .map(|der| sha2::Sha256::digest(der).into())
+        }
     }
 }
 

@@ -41,12 +41,27 @@
 //! Scopes and roles are a space-separated string or an array of strings
 //! (other members of the array are skipped). A claim of another JSON type
 //! is ignored, as if absent: mapping never fails.
+//!
+//! # Certificate-bound tokens (RFC 8705 §3)
+//!
+//! A token whose `cnf` carries `x5t#S256` may only be used over a
+//! connection presenting that certificate.
+//! [`check_certificate_binding`] compares it with the request's client
+//! certificate; the JWT and introspection authenticators run it on every
+//! request, after their caches (a cached verification says nothing about
+//! the certificate of the request at hand).
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use subtle::ConstantTimeEq as _;
 
+use crate::authenticate::AuthRequest;
+use crate::error::{AuthError, AuthErrorKind};
 use crate::identity::{AuthMethod, Claims, Identity};
+use crate::rejection::Challenge;
 
 /// How verified claims become an [`Identity`]: the standard OAuth claims,
 /// plus an optional claim that lists roles.
@@ -107,6 +122,89 @@ impl ClaimsMapping {
         }
         id
     }
+}
+
+/// Checks that a certificate-bound token (RFC 8705 §3: `cnf` with
+/// `x5t#S256`) arrives with its certificate: the SHA-256 of the request's
+/// client certificate (its own TLS connection's, or one a trusted proxy
+/// forwarded, see [`AuthRequest::client_certificate_sha256`]) must equal
+/// the thumbprint, compared in constant time. A token without `cnf`, or
+/// whose `cnf` binds it to something else (a DPoP key), passes.
+///
+/// Refused with `401` and `Bearer error="invalid_token"`: a bound token
+/// with no certificate (a plain connection, a TLS connection without one),
+/// with another certificate, or with a `cnf` / `x5t#S256` that is not
+/// well-formed (not an object, not a base64url SHA-256).
+///
+/// It reads `identity`'s claims when it has them (the JWT and
+/// introspection identities do), else its
+/// [`cert_thumbprint`](Identity::cert_thumbprint).
+///
+/// ```
+/// use auth_core::claims::{ClaimsMapping, check_certificate_binding};
+/// use auth_core::mtls::thumbprint_of;
+/// use auth_core::{AuthMethod, AuthRequest, Claims, Credential, SimpleRequest};
+/// use std::sync::Arc;
+///
+/// let key = rcgen::KeyPair::generate().unwrap();
+/// let cert = rcgen::CertificateParams::new(vec!["client.test".to_owned()])
+///     .unwrap()
+///     .self_signed(&key)
+///     .unwrap()
+///     .der()
+///     .to_vec();
+/// let claims: Claims = serde_json::from_value(serde_json::json!({
+///     "sub": "svc", "cnf": {"x5t#S256": thumbprint_of(&cert)}
+/// })).unwrap();
+/// let id = ClaimsMapping::new().to_identity(&claims, AuthMethod::Jwt).with_claims(Arc::new(claims));
+///
+/// let with_it = SimpleRequest::get("/").tls(true).peer_certificates(vec![cert]);
+/// let without = SimpleRequest::get("/").tls(true);
+/// for (head, ok) in [(&with_it, true), (&without, false)] {
+///     let cred = Credential::from_head(head, &["authorization"]).unwrap();
+///     let req = AuthRequest::new(head, &cred);
+///     assert_eq!(check_certificate_binding(&id, &req).is_ok(), ok);
+/// }
+/// ```
+pub fn check_certificate_binding(
+    identity: &Identity,
+    req: &AuthRequest<'_>,
+) -> Result<(), AuthError> {
+    let bound = match identity.claims() {
+        Some(claims) => match claims.get("cnf") {
+            None => None,
+            Some(Value::Object(cnf)) => match cnf.get("x5t#S256") {
+                None => None,
+                Some(Value::String(t)) => Some(t.as_str()),
+                Some(_) => return Err(unbound("cnf_malformed")),
+            },
+            Some(_) => return Err(unbound("cnf_malformed")),
+        },
+        None => identity.cert_thumbprint(),
+    };
+    let Some(bound) = bound else {
+        return Ok(());
+    };
+    let want: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(bound)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| unbound("cnf_malformed"))?;
+    let Some(got) = req.client_certificate_sha256() else {
+        return Err(unbound("certificate_binding_missing"));
+    };
+    if bool::from(want.ct_eq(&got)) {
+        Ok(())
+    } else {
+        Err(unbound("certificate_binding_mismatch"))
+    }
+}
+
+fn unbound(reason: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidCredentials)
+        .with_challenge(Challenge::bearer_error("invalid_token"))
+        .with_reason(reason)
+        .with_detail("the token is bound to a client certificate this request does not present")
 }
 
 fn string_list(v: Option<&Value>) -> Vec<String> {

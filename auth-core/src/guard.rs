@@ -68,6 +68,8 @@ struct Shared {
     allowed_level: tracing::Level,
     renderer: Option<Arc<dyn RenderRejection>>,
     bearer_cookie: Option<BearerCookie>,
+    #[cfg(feature = "mtls")]
+    forwarded: Option<crate::mtls::ForwardedCertificates>,
 }
 
 /// What the guard allowed: the caller (none for an allowed anonymous
@@ -109,9 +111,37 @@ pub struct GuardBuilder {
     allowed_level: tracing::Level,
     renderer: Option<Arc<dyn RenderRejection>>,
     bearer_cookie: Option<BearerCookie>,
+    #[cfg(feature = "mtls")]
+    forwarded: Option<crate::mtls::ForwardedCertificates>,
 }
 
 impl GuardBuilder {
+    /// Believes client certificates that a TLS-terminating proxy forwards
+    /// (RFC 9440 `Client-Cert` or Envoy's `x-forwarded-client-cert`), from
+    /// its trusted proxies only; see
+    /// [`ForwardedCertificates`](crate::mtls::ForwardedCertificates). They
+    /// then count as the request's certificate for every method of the
+    /// guard: [`MtlsAuthenticator`](crate::mtls::MtlsAuthenticator) and the
+    /// binding of certificate-bound tokens. The header is marked
+    /// sensitive.
+    ///
+    /// ```
+    /// use auth_core::mtls::{ForwardedCertificates, MtlsAuthenticator, MtlsRule};
+    /// use auth_core::{Guard, TrustedProxies};
+    ///
+    /// let mtls = MtlsAuthenticator::builder().rule(MtlsRule::prefix("spiffe://demo.local/")).build().unwrap();
+    /// let guard = Guard::builder(mtls)
+    ///     .forwarded_certificates(ForwardedCertificates::xfcc(TrustedProxies::new(["127.0.0.1"]).unwrap()))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(guard.sensitive_headers().contains(&"x-forwarded-client-cert"));
+    /// ```
+    #[cfg(feature = "mtls")]
+    pub fn forwarded_certificates(mut self, forwarded: crate::mtls::ForwardedCertificates) -> Self {
+        self.forwarded = Some(forwarded);
+        self
+    }
+
     /// Also reads a bearer token from a cookie, for browser front-ends,
     /// when no header carries a credential. Off by default; read the CSRF
     /// notes in [`cookie`](crate::cookie) before turning it on. The
@@ -189,6 +219,10 @@ impl GuardBuilder {
             cookie.validate()?;
             push_unique(&mut sensitive_headers, vec!["cookie"])?;
         }
+        #[cfg(feature = "mtls")]
+        if let Some(forwarded) = &self.forwarded {
+            push_unique(&mut sensitive_headers, vec![forwarded.header().name()])?;
+        }
         Ok(Guard {
             inner: Arc::new(GuardInner {
                 shared: Arc::new(Shared {
@@ -200,6 +234,8 @@ impl GuardBuilder {
                     allowed_level: self.allowed_level,
                     renderer: self.renderer,
                     bearer_cookie: self.bearer_cookie,
+                    #[cfg(feature = "mtls")]
+                    forwarded: self.forwarded,
                 }),
                 policy: None,
                 anonymous: false,
@@ -236,6 +272,8 @@ impl Guard {
             allowed_level: tracing::Level::INFO,
             renderer: None,
             bearer_cookie: None,
+            #[cfg(feature = "mtls")]
+            forwarded: None,
         }
     }
 
@@ -381,6 +419,8 @@ impl Guard {
             credential = Credential::Authorization(bearer);
         }
         let req = AuthRequest::new(head, &credential);
+        #[cfg(feature = "mtls")]
+        let req = req.with_forwarded_certificates(shared.forwarded.as_ref());
         let identity = match shared.authenticator.try_authenticate(&req) {
             Some(verifying) => Some(verifying.await.map_err(Refused::plain)?),
             None if credential.is_none() && self.inner.anonymous => None,

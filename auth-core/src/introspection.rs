@@ -20,6 +20,10 @@
 //!   that would need one more is refused at once with `503`, so a flood of
 //!   made-up tokens cannot queue unbounded work against the endpoint. Each
 //!   call has a timeout (5 s) and a response cap (64 KiB).
+//! - **Certificate-bound tokens.** An answer with `cnf.x5t#S256` (RFC
+//!   8705) is accepted only from a request presenting that client
+//!   certificate, checked on every request, cached answer or not
+//!   ([`check_certificate_binding`](crate::claims::check_certificate_binding)).
 //! - **Where it calls.** Only the configured endpoint, over `https` (plain
 //!   `http` only to a loopback address, by
 //!   [`allow_plain_http_loopback`](IntrospectionBuilder::allow_plain_http_loopback)),
@@ -451,6 +455,9 @@ impl Authenticator for Introspection {
                     if exp.is_some_and(|e| e <= now) {
                         return Err(inactive());
                     }
+                    // Per request, after the answer cache: a cached answer
+                    // says nothing about this request's certificate.
+                    crate::claims::check_certificate_binding(&identity, req)?;
                     Ok(identity)
                 }
                 Answer::Inactive => Err(inactive()),

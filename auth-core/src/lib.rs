@@ -30,6 +30,9 @@ pub mod oauth;
 #[cfg(feature = "outbound")]
 pub mod outbound;
 
+#[cfg(feature = "mtls")]
+pub mod mtls;
+
 #[cfg(any(feature = "api-key", feature = "basic"))]
 mod mac;
 

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use crate::error::{AuthError, AuthErrorKind};
-use crate::identity::Identity;
+use crate::identity::{AuthMethod, Identity};
 
 type Predicate = Arc<dyn Fn(&Identity) -> bool + Send + Sync>;
 
@@ -31,6 +31,8 @@ enum Node {
     AllScopes(Vec<String>),
     AnyScope(Vec<String>),
     AnyRole(Vec<String>),
+    Subjects(Vec<String>),
+    Method(AuthMethod),
     Predicate(&'static str, Predicate),
     All(Vec<Policy>),
     Any(Vec<Policy>),
@@ -84,6 +86,44 @@ impl Policy {
         S: Into<String>,
     {
         Self::node(Node::AnyRole(roles.into_iter().map(Into::into).collect()))
+    }
+
+    /// The caller's subject must be one of `subjects` (compared exactly):
+    /// an allow-list of callers, such as the SPIFFE IDs of the workloads
+    /// that may call a route. Refused as `Forbidden` (403,
+    /// `subject_not_allowed`). Pair it with [`method`](Self::method) when
+    /// subjects of different methods could collide (an API key's owner
+    /// named like a SPIFFE ID).
+    ///
+    /// ```
+    /// use auth_core::{AuthErrorKind, AuthMethod, Identity, Policy};
+    ///
+    /// let only_billing = Policy::method(AuthMethod::Mtls)
+    ///     .and(Policy::subject_in(["spiffe://demo.local/billing"]));
+    /// let billing = Identity::new("spiffe://demo.local/billing", AuthMethod::Mtls);
+    /// let reporting = Identity::new("spiffe://demo.local/reporting", AuthMethod::Mtls);
+    /// let lookalike = Identity::new("spiffe://demo.local/billing", AuthMethod::ApiKey);
+    /// assert!(only_billing.check(&billing).is_ok());
+    /// let refused = only_billing.check(&reporting).unwrap_err();
+    /// assert_eq!(refused.kind(), AuthErrorKind::Forbidden);
+    /// assert_eq!(refused.reason(), "subject_not_allowed");
+    /// assert_eq!(only_billing.check(&lookalike).unwrap_err().reason(), "method_not_allowed");
+    /// ```
+    pub fn subject_in<I, S>(subjects: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::node(Node::Subjects(
+            subjects.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// The caller must have authenticated with `method` (e.g. only a TLS
+    /// client certificate). Refused as `Forbidden` (403,
+    /// `method_not_allowed`).
+    pub fn method(method: AuthMethod) -> Self {
+        Self::node(Node::Method(method))
     }
 
     /// An application rule; `name` is logged when it refuses.
@@ -146,6 +186,20 @@ impl Policy {
                     Err(forbidden("missing_role"))
                 }
             }
+            Node::Subjects(subjects) => {
+                if subjects.iter().any(|s| s == identity.subject()) {
+                    Ok(())
+                } else {
+                    Err(forbidden("subject_not_allowed"))
+                }
+            }
+            Node::Method(method) => {
+                if identity.method() == *method {
+                    Ok(())
+                } else {
+                    Err(forbidden("method_not_allowed"))
+                }
+            }
             Node::Predicate(name, f) => {
                 if f(identity) {
                     Ok(())
@@ -185,6 +239,8 @@ impl std::fmt::Debug for Policy {
             Node::AllScopes(s) => f.debug_tuple("AllScopes").field(s).finish(),
             Node::AnyScope(s) => f.debug_tuple("AnyScope").field(s).finish(),
             Node::AnyRole(r) => f.debug_tuple("AnyRole").field(r).finish(),
+            Node::Subjects(s) => f.debug_tuple("Subjects").field(s).finish(),
+            Node::Method(m) => f.debug_tuple("Method").field(m).finish(),
             Node::Predicate(n, _) => f.debug_tuple("Predicate").field(n).finish(),
             Node::All(p) => f.debug_tuple("All").field(p).finish(),
             Node::Any(p) => f.debug_tuple("Any").field(p).finish(),
@@ -234,6 +290,18 @@ mod tests {
         let e = Policy::predicate("never", |_| false).check(&i).unwrap_err();
         assert_eq!(e.reason(), "never");
         assert!(Policy::any([]).check(&i).is_err());
+        assert!(Policy::subject_in(["x", "u"]).check(&i).is_ok());
+        assert_eq!(
+            Policy::subject_in(["x"]).check(&i).unwrap_err().reason(),
+            "subject_not_allowed"
+        );
+        assert!(Policy::subject_in(Vec::<String>::new()).check(&i).is_err());
+        assert!(Policy::method(AuthMethod::ApiKey).check(&i).is_ok());
+        let e = Policy::method(AuthMethod::Mtls).check(&i).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.reason()),
+            (AuthErrorKind::Forbidden, "method_not_allowed")
+        );
         assert!(Policy::all([]).check(&i).is_ok());
     }
 }

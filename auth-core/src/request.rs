@@ -63,6 +63,30 @@ pub trait RequestHead: Send + Sync {
     fn peer_certificates(&self) -> &[Vec<u8>] {
         &[]
     }
+    /// The TLS peer's leaf certificate, parsed: `None` when none was
+    /// presented or it cannot be read (then
+    /// [`peer_certificates`](Self::peer_certificates) is not empty).
+    ///
+    /// The default parses [`peer_certificates`](Self::peer_certificates)
+    /// on every call, for heads that cannot keep anything (such as
+    /// [`SimpleRequest`]). Adapters parse the leaf once per connection and
+    /// return the connection's `Arc` here, so a connection's requests
+    /// share one parse.
+    ///
+    /// ```
+    /// use auth_core::{RequestHead, SimpleRequest};
+    ///
+    /// let garbage = SimpleRequest::get("/").tls(true).peer_certificates(vec![b"junk".to_vec()]);
+    /// assert!(garbage.peer_certificate().is_none());
+    /// assert!(SimpleRequest::get("/").peer_certificate().is_none());
+    /// ```
+    #[cfg(feature = "mtls")]
+    fn peer_certificate(&self) -> Option<std::sync::Arc<crate::mtls::PeerCertificate>> {
+        let leaf = self.peer_certificates().first()?;
+        crate::mtls::PeerCertificate::from_der(leaf)
+            .ok()
+            .map(std::sync::Arc::new)
+    }
 }
 
 /// How often a header was sent: what [`RequestHead::header_once`] answers.

@@ -660,3 +660,76 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------------ client certificates
+
+/// A real certificate's DER, made once (rcgen), to mutate.
+fn leaf_der() -> &'static [u8] {
+    static DER: OnceLock<Vec<u8>> = OnceLock::new();
+    DER.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).unwrap();
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            "spiffe://demo.local/billing".try_into().unwrap(),
+        ));
+        params.self_signed(&key).unwrap().der().to_vec()
+    })
+}
+
+fn mtls_guard() -> &'static Guard {
+    use auth_core::mtls::{ForwardedCertificates, MtlsAuthenticator, MtlsRule};
+    static G: OnceLock<Guard> = OnceLock::new();
+    G.get_or_init(|| {
+        let mtls = MtlsAuthenticator::builder()
+            .rule(MtlsRule::prefix("spiffe://demo.local/"))
+            .build()
+            .unwrap();
+        Guard::builder(mtls)
+            .forwarded_certificates(ForwardedCertificates::client_cert(
+                auth_core::TrustedProxies::new(["127.0.0.1"]).unwrap(),
+            ))
+            .build()
+            .unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Certificates, `Client-Cert` and XFCC values: any bytes give an
+    /// answer, never a panic; the real certificate, corrupted anywhere,
+    /// too; and whatever a trusted proxy forwards is a 200 or a 401.
+    #[test]
+    fn certificate_parsers_never_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        use auth_core::mtls::{PeerCertificate, decode_client_cert, decode_xfcc};
+        let _ = PeerCertificate::from_der(&bytes);
+        let _ = decode_client_cert(&bytes);
+        let _ = decode_xfcc(&bytes);
+        let mut der = leaf_der().to_vec();
+        let i = at.index(der.len());
+        der[i] ^= flip;
+        der.truncate(cut.index(der.len() + 1).max(1));
+        let _ = PeerCertificate::from_der(&der);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        let headers = [
+            format!(":{b64}:"),
+            format!("Cert=\"-----BEGIN%20CERTIFICATE-----%0A{b64}%0A-----END%20CERTIFICATE-----\""),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ];
+        for value in &headers {
+            let _ = decode_xfcc(value.as_bytes());
+            let req = SimpleRequest::get("/")
+                .peer("127.0.0.1:1".parse().unwrap())
+                .header("client-cert", value.as_bytes());
+            match block_on(mtls_guard().check(&req)) {
+                Ok(d) => prop_assert!(d.identity().is_some()),
+                Err(r) => prop_assert_eq!(r.status(), 401),
+            }
+        }
+    }
+}

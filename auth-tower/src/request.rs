@@ -11,7 +11,9 @@ use http::request::Parts;
 
 /// What the connection a request arrived on looks like: peer address, TLS,
 /// client certificates. [`serve`](crate::serve) inserts it into every
-/// request's extensions; a custom server can do the same.
+/// request's extensions; a custom server can do the same, best with
+/// [`ConnectionInfo::new`], which parses the client certificate once for
+/// the connection.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionInfo {
     /// The peer's address.
@@ -20,6 +22,42 @@ pub struct ConnectionInfo {
     pub tls: bool,
     /// The client certificate chain (DER, leaf first), if one was presented.
     pub peer_certificates: Arc<Vec<Vec<u8>>>,
+    /// The leaf of `peer_certificates`, parsed once for the connection
+    /// (`None` when there is none, or when it cannot be read; left `None`
+    /// by hand, it is parsed per request instead).
+    #[cfg(feature = "mtls")]
+    pub peer_certificate: Option<Arc<auth_core::mtls::PeerCertificate>>,
+}
+
+impl ConnectionInfo {
+    /// A connection from `peer_addr`, TLS or not, whose client presented
+    /// `peer_certificates` (DER, leaf first): the leaf is parsed here, once
+    /// for every request on the connection.
+    ///
+    /// ```
+    /// use auth_tower::ConnectionInfo;
+    ///
+    /// let info = ConnectionInfo::new(Some("127.0.0.1:4000".parse().unwrap()), true, Vec::new());
+    /// assert!(info.tls && info.peer_certificates.is_empty());
+    /// ```
+    pub fn new(peer_addr: Option<SocketAddr>, tls: bool, peer_certificates: Vec<Vec<u8>>) -> Self {
+        #[cfg(feature = "mtls")]
+        let peer_certificate = peer_certificates.first().and_then(|leaf| {
+            auth_core::mtls::PeerCertificate::from_der(leaf)
+                .map_err(|e| {
+                    tracing::debug!(target: "auth_tower", error = %e, "the client certificate cannot be read");
+                })
+                .ok()
+                .map(Arc::new)
+        });
+        Self {
+            peer_addr,
+            tls,
+            peer_certificates: Arc::new(peer_certificates),
+            #[cfg(feature = "mtls")]
+            peer_certificate,
+        }
+    }
 }
 
 /// An `http` request head seen through [`RequestHead`], for calling
@@ -104,5 +142,19 @@ impl RequestHead for HeadView<'_> {
     }
     fn peer_certificates(&self) -> &[Vec<u8>] {
         self.conn.map_or(&[], |c| c.peer_certificates.as_slice())
+    }
+    #[cfg(feature = "mtls")]
+    fn peer_certificate(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
+        let conn = self.conn?;
+        match &conn.peer_certificate {
+            Some(parsed) => Some(Arc::clone(parsed)),
+            // Built by hand without the parsed leaf, or unreadable: parse
+            // (and fail) here.
+            None => conn
+                .peer_certificates
+                .first()
+                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
+                .map(Arc::new),
+        }
     }
 }

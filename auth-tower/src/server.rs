@@ -1,6 +1,7 @@
 //! A production server loop, plain or TLS, that inserts a [`ConnectionInfo`]
 //! into every request so the layer knows the peer address, whether the
-//! connection is TLS, and the client certificate chain.
+//! connection is TLS, and the client certificate chain, its leaf parsed
+//! once per connection (feature `mtls`).
 //!
 //! It serves HTTP/1.1 and HTTP/2 (by ALPN on TLS, by the connection preface
 //! on plain TCP) through hyper-util's auto connection builder, so it hosts
@@ -318,11 +319,7 @@ impl ConnSettings {
         // Small responses go out at once rather than after Nagle's delay.
         let _ = stream.set_nodelay(true);
         let Some(acceptor) = &self.tls else {
-            let info = ConnectionInfo {
-                peer_addr: Some(peer),
-                tls: false,
-                peer_certificates: Arc::default(),
-            };
+            let info = ConnectionInfo::new(Some(peer), false, Vec::new());
             return self
                 .serve_io(TokioIo::new(stream), info, service, drain)
                 .await;
@@ -335,11 +332,9 @@ impl ConnSettings {
                     .peer_certificates()
                     .map(|chain| chain.iter().map(|c| c.to_vec()).collect())
                     .unwrap_or_default();
-                let info = ConnectionInfo {
-                    peer_addr: Some(peer),
-                    tls: true,
-                    peer_certificates: Arc::new(certs),
-                };
+                // The leaf is parsed here, once: every request on the
+                // connection shares it.
+                let info = ConnectionInfo::new(Some(peer), true, certs);
                 self.serve_io(TokioIo::new(tls_stream), info, service, drain)
                     .await;
             }

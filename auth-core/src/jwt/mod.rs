@@ -53,6 +53,11 @@
 //!   a bounded lookup key: no token content causes a request.
 //! - Clocks: `exp`, `nbf` and `iat` are checked with a leeway (30 s by
 //!   default, [`JwtAuthenticatorBuilder::leeway`]).
+//! - Certificate-bound tokens (RFC 8705, `cnf.x5t#S256`) are accepted only
+//!   with their certificate: the authenticator checks the binding on every
+//!   request, cache hit or not
+//!   ([`check_certificate_binding`](crate::claims::check_certificate_binding)).
+//!   [`JwtAuthenticator::verify`] has no request and does not.
 
 mod cache;
 mod config;
@@ -87,10 +92,14 @@ impl Authenticator for JwtAuthenticator {
         req: &'a AuthRequest<'a>,
     ) -> BoxFuture<'a, Result<Identity, AuthError>> {
         Box::pin(async move {
-            match req.credential().bearer() {
-                Some(token) => self.verify(token.expose()).await,
-                None => Err(AuthError::new(AuthErrorKind::MissingCredentials)),
-            }
+            let Some(token) = req.credential().bearer() else {
+                return Err(AuthError::new(AuthErrorKind::MissingCredentials));
+            };
+            let identity = self.verify(token.expose()).await?;
+            // Per request, after the verified-token cache: a cache hit
+            // says nothing about this request's certificate.
+            crate::claims::check_certificate_binding(&identity, req)?;
+            Ok(identity)
         })
     }
 

@@ -131,6 +131,12 @@ impl JwtAuthenticator {
     }
 
     /// Verifies a token and returns the caller's identity.
+    ///
+    /// It has no request, so it cannot check a certificate binding
+    /// (`cnf.x5t#S256`): the [`Authenticator`](crate::Authenticator)
+    /// implementation does, or call
+    /// [`check_certificate_binding`](crate::claims::check_certificate_binding)
+    /// after this.
     pub async fn verify(&self, token: &[u8]) -> Result<Identity, AuthError> {
         let inner = &self.inner;
         if token.len() > inner.max_token_len {
