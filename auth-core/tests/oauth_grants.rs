@@ -1122,3 +1122,108 @@ async fn hostile_input_gets_bounded_refusals() {
         ));
     }
 }
+
+/// A self-signed client certificate (DER) with URI SAN `uri`. The TLS
+/// listener verifies chains; the server reads what the handshake accepted.
+fn client_cert(uri: &str) -> Vec<u8> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = vec![rcgen::SanType::URI(uri.try_into().unwrap())];
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().der().to_vec()
+}
+
+#[tokio::test]
+async fn certificate_bound_tokens_and_tls_client_auth() {
+    let hash = hash_password("s3cret").unwrap();
+    let registry = ClientRegistry::builder()
+        .client(
+            Client::tls_client_auth("partner", "spiffe://demo.local/billing")
+                .grants([GrantType::ClientCredentials, GrantType::TokenExchange])
+                .scopes(["read"]),
+        )
+        .client(
+            Client::confidential("svc", hash)
+                .grants([GrantType::ClientCredentials, GrantType::TokenExchange])
+                .scopes(["read"])
+                .certificate_bound_tokens(),
+        )
+        .build()
+        .unwrap();
+    let s = AuthorizationServer::builder(ISSUER, registry)
+        .audience("api")
+        .signing_key(es256(), Algorithm::ES256, "k1")
+        .build()
+        .unwrap();
+    let billing = client_cert("spiffe://demo.local/billing");
+    let reporting = client_cert("spiffe://demo.local/reporting");
+    let thumb = auth_core::mtls::thumbprint_of(&billing);
+    let req = |cert: Option<&Vec<u8>>, tls: bool, auth: Option<&str>| {
+        let mut h = SimpleRequest::new("POST", "/oauth/token")
+            .tls(tls)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(c) = cert {
+            h = h.peer_certificates(vec![c.clone()]);
+        }
+        if let Some(a) = auth {
+            h = h.header("authorization", a);
+        }
+        h
+    };
+    let cc = b"grant_type=client_credentials&client_id=partner";
+    // tls_client_auth: the certificate is the credential; the token is
+    // bound to it.
+    let r = s.token(&req(Some(&billing), true, None), cc).await;
+    assert_eq!(r.status, 200, "{:?}", json(&r));
+    let bound = json(&r)["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims_of(&bound)["cnf"]["x5t#S256"], thumb.as_str());
+    for (cert, tls) in [
+        (Some(&reporting), true),
+        (None, true),
+        (Some(&billing), false),
+    ] {
+        let r = s.token(&req(cert, tls, None), cc).await;
+        assert_eq!(
+            (r.status, json(&r)["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+    }
+    // A secret client with bound tokens: bound when a certificate came,
+    // not otherwise.
+    let svc = basic("svc", "s3cret");
+    let cc = b"grant_type=client_credentials";
+    let r = s.token(&req(Some(&reporting), true, Some(&svc)), cc).await;
+    let c = claims_of(json(&r)["access_token"].as_str().unwrap());
+    assert_eq!(
+        c["cnf"]["x5t#S256"],
+        auth_core::mtls::thumbprint_of(&reporting).as_str()
+    );
+    let r = s.token(&req(None, true, Some(&svc)), cc).await;
+    assert!(
+        claims_of(json(&r)["access_token"].as_str().unwrap())
+            .get("cnf")
+            .is_none()
+    );
+    // A bound subject token is exchanged only with its certificate.
+    let at = "urn:ietf:params:oauth:token-type:access_token";
+    let exchange = format!(
+        "grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token={bound}&subject_token_type={at}"
+    );
+    let r = s
+        .token(&req(Some(&billing), true, Some(&svc)), exchange.as_bytes())
+        .await;
+    assert_eq!(r.status, 200, "{:?}", json(&r));
+    for cert in [Some(&reporting), None] {
+        let r = s
+            .token(&req(cert, true, Some(&svc)), exchange.as_bytes())
+            .await;
+        assert_eq!(json(&r)["error"], "invalid_request");
+    }
+    let m = json(&s.metadata());
+    assert_eq!(m["tls_client_certificate_bound_access_tokens"], true);
+    assert!(
+        m["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("tls_client_auth"))
+    );
+}

@@ -73,6 +73,9 @@ pub enum ClientAuthMethod {
     SecretPost,
     /// A public client, by `client_id` alone.
     None,
+    /// `tls_client_auth` (RFC 8705 §2.1): the client's certificate on the
+    /// TLS connection.
+    TlsClientAuth,
 }
 
 /// A registered client. Its `Debug` leaves the secret's hash out.
@@ -80,6 +83,11 @@ pub enum ClientAuthMethod {
 pub struct Client {
     id: String,
     secret_hash: Option<String>,
+    /// `tls_client_auth`: the identity name its certificate must carry.
+    tls_subject: Option<String>,
+    /// Tokens are bound to the certificate of the token request (RFC 8705
+    /// §3) when it has one.
+    bound_tokens: bool,
     redirect_uris: Vec<String>,
     grants: Vec<GrantType>,
     scopes: Vec<String>,
@@ -91,6 +99,8 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("id", &self.id)
             .field("confidential", &self.is_confidential())
+            .field("tls_subject", &self.tls_subject)
+            .field("bound_tokens", &self.bound_tokens)
             .field("redirect_uris", &self.redirect_uris)
             .field("grants", &self.grants)
             .field("scopes", &self.scopes)
@@ -105,6 +115,8 @@ impl Client {
         Self {
             id: id.into(),
             secret_hash: Some(secret_hash.into()),
+            tls_subject: None,
+            bound_tokens: false,
             redirect_uris: Vec::new(),
             grants: Vec::new(),
             scopes: Vec::new(),
@@ -117,11 +129,41 @@ impl Client {
         Self {
             id: id.into(),
             secret_hash: None,
+            tls_subject: None,
+            bound_tokens: false,
             redirect_uris: Vec::new(),
             grants: Vec::new(),
             scopes: Vec::new(),
             opaque_tokens: false,
         }
+    }
+
+    /// A confidential client that authenticates with its TLS client
+    /// certificate (RFC 8705 §2.1 `tls_client_auth`): the certificate, which
+    /// the TLS listener verified against its trusted CAs, must carry
+    /// `subject` as its identity name (a SPIFFE ID or other URI SAN, else a
+    /// DNS SAN, an email SAN, the CN; see
+    /// [`PeerCertificate::identity_name`](crate::mtls::PeerCertificate::identity_name)).
+    /// Its access tokens are always bound to that certificate.
+    pub fn tls_client_auth(id: impl Into<String>, subject: impl Into<String>) -> Self {
+        let mut c = Self::public(id);
+        c.tls_subject = Some(subject.into());
+        c.bound_tokens = true;
+        c
+    }
+
+    /// Binds its access tokens to the client certificate of the token
+    /// request, when there is one (RFC 8705 §3, `cnf.x5t#S256`): a token
+    /// stolen without the certificate's key is then worthless at resource
+    /// servers that check bindings.
+    pub fn certificate_bound_tokens(mut self) -> Self {
+        self.bound_tokens = true;
+        self
+    }
+
+    /// Whether its tokens are bound to the token request's certificate.
+    pub fn binds_tokens(&self) -> bool {
+        self.bound_tokens
     }
 
     /// Registers a redirect URI, matched exactly (but for a loopback port,
@@ -174,9 +216,14 @@ impl Client {
         self.redirect_uris.iter().map(String::as_str)
     }
 
-    /// Whether it has a secret.
+    /// Whether it authenticates (with a secret or a certificate).
     pub fn is_confidential(&self) -> bool {
-        self.secret_hash.is_some()
+        self.secret_hash.is_some() || self.tls_subject.is_some()
+    }
+
+    /// Whether it authenticates with its certificate (`tls_client_auth`).
+    pub fn uses_tls_client_auth(&self) -> bool {
+        self.tls_subject.is_some()
     }
 
     /// Whether its access tokens are opaque.
@@ -226,6 +273,18 @@ impl Client {
         }
         Ok(out)
     }
+}
+
+/// The request came over TLS with a client certificate, valid now, whose
+/// identity name is the client's `tls_client_auth` subject.
+fn certificate_matches(head: &dyn RequestHead, c: &Client) -> bool {
+    let Some(cert) = head.is_tls().then(|| head.peer_certificate()).flatten() else {
+        return false;
+    };
+    cert.is_valid_at(std::time::SystemTime::now())
+        && cert
+            .identity_name()
+            .is_some_and(|n| Some(n) == c.tls_subject.as_deref())
 }
 
 /// `registered` is `http://127.0.0.1:<port>/path` or `http://[::1]:…`, and
@@ -455,9 +514,13 @@ impl ClientRegistry {
             return Err(invalid());
         }
         let Some(secret) = secret else {
-            // A public client names itself; a confidential one must prove it.
+            // A public client names itself; a confidential one must prove it,
+            // here with its certificate.
             return match self.clients.get(&id) {
                 Some(c) if !c.is_confidential() => Ok((c, ClientAuthMethod::None)),
+                Some(c) if c.tls_subject.is_some() && certificate_matches(head, c) => {
+                    Ok((c, ClientAuthMethod::TlsClientAuth))
+                }
                 _ => Err(invalid()),
             };
         };
@@ -474,7 +537,7 @@ impl ClientRegistry {
             .await
         {
             Ok(_) => match self.clients.get(&id) {
-                Some(c) if c.is_confidential() => Ok((c, method)),
+                Some(c) if c.secret_hash.is_some() => Ok((c, method)),
                 _ => Err(invalid()),
             },
             Err(e) => match e.kind() {

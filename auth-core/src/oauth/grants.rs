@@ -6,11 +6,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::client::{Client, GrantType};
-use super::form::Form;
+use super::client::GrantType;
 use super::pkce;
 use super::server::{
-    AuthorizationServer, Grant, OAuthResponse, REFRESH_PREFIX, now_secs, random_b64, unavailable,
+    AuthorizationServer, Grant, OAuthResponse, REFRESH_PREFIX, TokenRequest, now_secs, random_b64,
+    unavailable,
 };
 use super::{OAuthError, OAuthErrorCode};
 use crate::store::{Family, Redemption, Rotation};
@@ -67,9 +67,9 @@ impl AuthorizationServer {
     /// RFC 6749 §4.4, for confidential clients.
     pub(super) async fn client_credentials(
         &self,
-        client: &Client,
-        form: &Form,
+        req: &TokenRequest<'_>,
     ) -> Result<OAuthResponse, OAuthError> {
+        let (client, form) = (req.client, req.form);
         if !client.is_confidential() {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
@@ -85,6 +85,7 @@ impl AuthorizationServer {
             auth_time: None,
             act: None,
             not_after: None,
+            cnf: req.cnf.clone(),
         });
         let (scope, expires_in) = (p.scope.clone(), p.expires_in);
         let access = self.commit(p).await?;
@@ -98,9 +99,9 @@ impl AuthorizationServer {
     /// code used again revokes what its first use issued.
     pub(super) async fn authorization_code(
         &self,
-        client: &Client,
-        form: &Form,
+        req: &TokenRequest<'_>,
     ) -> Result<OAuthResponse, OAuthError> {
+        let (client, form) = (req.client, req.form);
         let code = form
             .get("code")
             .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
@@ -158,6 +159,7 @@ impl AuthorizationServer {
             auth_time: Some(grant.auth_time),
             act: None,
             not_after: None,
+            cnf: req.cnf.clone(),
         });
         let refresh = client
             .allowed_grants()
@@ -200,9 +202,9 @@ impl AuthorizationServer {
     /// whole family and every access token it issued (RFC 9700 §4.14.2).
     pub(super) async fn refresh(
         &self,
-        client: &Client,
-        form: &Form,
+        req: &TokenRequest<'_>,
     ) -> Result<OAuthResponse, OAuthError> {
+        let (client, form) = (req.client, req.form);
         let token = form
             .get("refresh_token")
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
@@ -227,6 +229,7 @@ impl AuthorizationServer {
             auth_time: Some(family.auth_time),
             act: None,
             not_after: None,
+            cnf: req.cnf.clone(),
         });
         let (next, next_hash) = new_refresh(id);
         match self
@@ -292,9 +295,9 @@ impl AuthorizationServer {
     /// actor (the `actor_token`'s subject, or else the client).
     pub(super) async fn exchange(
         &self,
-        client: &Client,
-        form: &Form,
+        req: &TokenRequest<'_>,
     ) -> Result<OAuthResponse, OAuthError> {
+        let (client, form) = (req.client, req.form);
         if !client.is_confidential() {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
@@ -364,6 +367,24 @@ impl AuthorizationServer {
             }
             (None, _) => None,
         };
+        // A subject token bound to a certificate is exchanged only by a
+        // request with that certificate (RFC 8705 §3).
+        if let Some(bound) = subject
+            .get("cnf")
+            .and_then(|c| c.get("x5t#S256"))
+            .and_then(Value::as_str)
+        {
+            use subtle::ConstantTimeEq as _;
+            let same = req
+                .cert
+                .as_deref()
+                .is_some_and(|c| bool::from(c.as_bytes().ct_eq(bound.as_bytes())));
+            if !same {
+                return Err(OAuthError::invalid_request(
+                    "the subject_token is bound to another certificate",
+                ));
+            }
+        }
         let subject_scope = subject.get("scope").and_then(Value::as_str).unwrap_or("");
         let scope = narrow(subject_scope, form.get("scope"))?;
         let sub = subject
@@ -393,6 +414,7 @@ impl AuthorizationServer {
             auth_time: subject.get("auth_time").and_then(Value::as_u64),
             act: Some(act),
             not_after: subject.get("exp").and_then(Value::as_u64),
+            cnf: req.cnf.clone(),
         });
         let (scope, expires_in) = (p.scope.clone(), p.expires_in);
         let access = self.commit(p).await?;

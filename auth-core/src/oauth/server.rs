@@ -24,7 +24,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::client::{ClientRegistry, GrantType};
+use super::client::{ClientAuthMethod, ClientRegistry, GrantType};
 use super::form::Form;
 use super::keys::{KeyRing, Signer};
 use super::{OAuthError, OAuthErrorCode};
@@ -385,6 +385,16 @@ pub(super) struct Prepared {
     pub(super) expires_in: u64,
 }
 
+/// An authenticated token request.
+pub(super) struct TokenRequest<'a> {
+    pub(super) client: &'a super::client::Client,
+    pub(super) form: &'a Form,
+    /// The thumbprint the tokens are bound to, if any.
+    pub(super) cnf: Option<String>,
+    /// The thumbprint of the request's certificate, if it has one.
+    pub(super) cert: Option<String>,
+}
+
 /// What an access token is issued for.
 pub(super) struct Grant<'a> {
     pub(super) client: &'a super::client::Client,
@@ -396,6 +406,8 @@ pub(super) struct Grant<'a> {
     pub(super) act: Option<Value>,
     /// The latest `exp` it may have (a token exchange's subject token's).
     pub(super) not_after: Option<u64>,
+    /// RFC 8705 `cnf.x5t#S256`.
+    pub(super) cnf: Option<String>,
 }
 
 impl AuthorizationServer {
@@ -495,6 +507,14 @@ impl AuthorizationServer {
         if self.inner.registry.clients().any(|c| !c.is_confidential()) {
             token_methods.push("none");
         }
+        if self
+            .inner
+            .registry
+            .clients()
+            .any(|c| c.uses_tls_client_auth())
+        {
+            token_methods.push("tls_client_auth");
+        }
         let mut grants: Vec<&str> = Vec::new();
         let mut scopes: Vec<&str> = Vec::new();
         for c in self.inner.registry.clients() {
@@ -526,6 +546,7 @@ impl AuthorizationServer {
                 "code_challenge_methods_supported": ["S256"],
                 "scopes_supported": scopes,
                 "authorization_response_iss_parameter_supported": true,
+                "tls_client_certificate_bound_access_tokens": true,
                 "token_endpoint_auth_methods_supported": token_methods,
                 "introspection_endpoint_auth_methods_supported": auth_methods,
                 "revocation_endpoint_auth_methods_supported": token_methods,
@@ -579,13 +600,26 @@ impl AuthorizationServer {
             .get("grant_type")
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         let grant = GrantType::parse(grant)?;
-        let (client, _) = self.inner.registry.authenticate(head, &form).await?;
+        let (client, method) = self.inner.registry.authenticate(head, &form).await?;
         client.check_grant(grant)?;
+        // RFC 8705 §3: bound to the certificate of this request.
+        let cert = head
+            .is_tls()
+            .then(|| head.peer_certificate())
+            .flatten()
+            .map(|c| c.thumbprint().to_owned());
+        let bind = client.binds_tokens() || method == ClientAuthMethod::TlsClientAuth;
+        let req = TokenRequest {
+            client,
+            form: &form,
+            cnf: cert.clone().filter(|_| bind),
+            cert,
+        };
         match grant {
-            GrantType::ClientCredentials => self.client_credentials(client, &form).await,
-            GrantType::AuthorizationCode => self.authorization_code(client, &form).await,
-            GrantType::RefreshToken => self.refresh(client, &form).await,
-            GrantType::TokenExchange => self.exchange(client, &form).await,
+            GrantType::ClientCredentials => self.client_credentials(&req).await,
+            GrantType::AuthorizationCode => self.authorization_code(&req).await,
+            GrantType::RefreshToken => self.refresh(&req).await,
+            GrantType::TokenExchange => self.exchange(&req).await,
         }
     }
 
@@ -615,6 +649,11 @@ impl AuthorizationServer {
         }
         if let Some(act) = grant.act {
             claims.insert("act".to_owned(), act);
+        }
+        if let Some(t) = grant.cnf {
+            let mut cnf = serde_json::Map::new();
+            cnf.insert("x5t#S256".to_owned(), Value::from(t));
+            claims.insert("cnf".to_owned(), Value::Object(cnf));
         }
         let opaque = grant
             .client
