@@ -33,6 +33,9 @@ pub mod outbound;
 #[cfg(feature = "mtls")]
 pub mod mtls;
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 #[cfg(any(feature = "api-key", feature = "basic"))]
 mod mac;
 
