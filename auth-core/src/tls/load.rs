@@ -50,19 +50,31 @@ pub(super) struct TrustSettings {
     pub(super) allow_unknown_revocation_status: bool,
 }
 
-/// A file's modification time and length: when either changes, the file is
-/// read again. `None` when the file cannot be looked at (then the next look
-/// that succeeds counts as a change).
-pub(super) type Stamp = Option<(SystemTime, u64)>;
+/// A file's modification time, length and (on Unix) inode: when any of
+/// them changes, the file is read again. The inode catches a file replaced
+/// by a rename (an atomic deploy, a Kubernetes secret volume's symlink
+/// swap) within one tick of a coarse clock. `None` when the file cannot be
+/// looked at (then the next look that succeeds counts as a change).
+pub(super) type Stamp = Option<(SystemTime, u64, u64)>;
 
 pub(super) fn stamps<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<Stamp> {
     paths
         .into_iter()
         .map(|p| {
             let meta = std::fs::metadata(p).ok()?;
-            Some((meta.modified().ok()?, meta.len()))
+            Some((meta.modified().ok()?, meta.len(), inode(&meta)))
         })
         .collect()
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
 }
 
 /// A server certificate chain with its key, ready for handshakes.

@@ -121,7 +121,9 @@
 //! - [`TlsConfig::reload`] reads every file again now.
 //! - Built inside a Tokio runtime, the configuration looks at its files
 //!   every [`reload_every`](TlsConfigBuilder::reload_every) (5 s) and reads
-//!   again those whose modification time or length changed. The task runs
+//!   again those whose modification time, length or inode changed (a
+//!   symlink is followed, so a Kubernetes secret volume's swap counts).
+//!   The task runs
 //!   on that runtime as long as the `TlsConfig` or its `ServerConfig` is in
 //!   use. [`no_polling`](TlsConfigBuilder::no_polling) turns it off; built
 //!   outside a runtime, polling must be turned off.
