@@ -810,6 +810,22 @@ async fn a_broken_file_keeps_the_old_material_and_is_reported() {
         "no key material in errors: {err}"
     );
 
+    // A key cut short: valid PEM and base64, not a key. The error names
+    // the file, not what is in it.
+    let pem = b.key.serialize_pem();
+    let body_line = pem.lines().nth(1).unwrap().to_owned();
+    replace(&s.files.cert, b.cert.pem());
+    replace(
+        &s.files.key,
+        format!("-----BEGIN PRIVATE KEY-----\n{body_line}\n-----END PRIVATE KEY-----\n"),
+    );
+    let err = tls.reload().unwrap_err().to_string();
+    assert!(err.contains("server.key"), "{err}");
+    assert!(
+        !err.contains(&body_line[..16]),
+        "no key material in errors: {err}"
+    );
+
     // A CA file without a certificate.
     s.files
         .ca("-----BEGIN NOTHING-----\n-----END NOTHING-----\n");
