@@ -295,9 +295,8 @@ impl TlsConfig {
     /// other may still be replaced. Each outcome is also sent as a
     /// [`TlsEvent`].
     ///
-    /// It reads files and parses keys, so it blocks briefly (well under a
-    /// millisecond for a few small files); from async code on a busy
-    /// runtime, call it in `spawn_blocking`.
+    /// It reads files and parses keys, so it blocks briefly; from async
+    /// code on a busy runtime, call it in `spawn_blocking`.
     pub fn reload(&self) -> Result<(), ConfigError> {
         self.shared.reload()
     }
