@@ -11,7 +11,7 @@ use auth_core::Policy;
 
 use crate::{
     DemoConfig, DemoError, HEALTHZ_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, Shared,
-    identity_json,
+    identity_json, partner_policy, service_policy,
 };
 
 fn json(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
@@ -53,6 +53,24 @@ fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
         web::resource("/v1/reports")
             .route(web::get().to(whoami).wrap(scope("reports:read")))
             .route(web::post().to(whoami).wrap(scope("reports:write")))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/service")
+            .route(
+                web::get()
+                    .to(whoami)
+                    .wrap(RequireAuth::new(shared.service_guard.clone()).policy(service_policy())),
+            )
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/partner")
+            .route(
+                web::get()
+                    .to(whoami)
+                    .wrap(RequireAuth::new(shared.partner_guard.clone()).policy(partner_policy())),
+            )
             .default_service(web::to(method_not_allowed)),
     )
     .service(

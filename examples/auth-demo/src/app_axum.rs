@@ -15,7 +15,7 @@ use http::StatusCode;
 
 use crate::{
     DemoConfig, DemoError, HEALTHZ_BODY, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, Shared,
-    identity_json,
+    identity_json, partner_policy, service_policy,
 };
 
 fn json(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
@@ -49,6 +49,18 @@ pub(crate) fn router(shared: &Shared) -> Router {
                 .merge(post(whoami).route_layer(scope("reports:write"))),
         )
         .route("/v1/admin", get(whoami).route_layer(scope("admin")))
+        .route(
+            "/v1/service",
+            get(whoami).route_layer(
+                RequireAuthLayer::new(shared.service_guard.clone()).policy(service_policy()),
+            ),
+        )
+        .route(
+            "/v1/partner",
+            get(whoami).route_layer(
+                RequireAuthLayer::new(shared.partner_guard.clone()).policy(partner_policy()),
+            ),
+        )
         .merge(auth_tower::oauth::router(shared.oauth.clone()))
         .merge(
             shared

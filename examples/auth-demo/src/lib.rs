@@ -22,13 +22,13 @@ use auth_core::basic::BasicAuthenticator;
 use auth_core::basic::hash_password;
 use auth_core::introspection::Introspection;
 use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
+use auth_core::mtls::{MtlsAuthenticator, MtlsMode, MtlsRule};
 use auth_core::oauth::resource::ProtectedResource;
 use auth_core::oauth::server::AuthorizationServer;
 use auth_core::store::MemoryRevocations;
-use auth_core::{AnyOf, Guard, Identity, Secret};
+use auth_core::tls::{ClientAuth, TlsConfig};
+use auth_core::{AllOf, AnyOf, Guard, Identity, Policy, Secret};
 use jsonwebtoken::Algorithm;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Serialize;
 
 pub use state::{
@@ -188,6 +188,10 @@ impl Drop for Running {
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) guard: Guard,
+    /// `/v1/service`: a client certificate, nothing else.
+    pub(crate) service_guard: Guard,
+    /// `/v1/partner`: a client certificate and a token bound to it.
+    pub(crate) partner_guard: Guard,
     /// The built-in authorization server's endpoints.
     pub(crate) oauth: AuthorizationServer,
     /// RFC 9728 metadata of the resource routes (none when the issuer is
@@ -237,36 +241,44 @@ pub(crate) const NOT_FOUND_BODY: &[u8] =
 pub(crate) const METHOD_NOT_ALLOWED_BODY: &[u8] =
     br#"{"type":"about:blank","title":"Method Not Allowed","status":405}"#;
 
-fn tls_config(
-    state: &state::ServerState,
-    ca: &Path,
-) -> Result<Arc<rustls::ServerConfig>, DemoError> {
-    let tls = |e: &dyn std::fmt::Display| DemoError::msg(format!("TLS configuration: {e}"));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&state.server_cert)
-        .map_err(|e| tls(&e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| tls(&e))?;
-    let key = PrivateKeyDer::from_pem_file(&state.server_key).map_err(|e| tls(&e))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_file_iter(ca).map_err(|e| tls(&e))? {
-        roots.add(ca.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    // Ask every client for a certificate, require none: each route decides.
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .allow_unauthenticated()
-    .build()
-    .map_err(|e| tls(&e))?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls(&e))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| tls(&e))?;
-    Ok(Arc::new(config))
+/// Stops something the demo started.
+type Stop = Box<dyn FnOnce() + Send>;
+
+/// The TLS listener's configuration (auth-core `tls`): the server
+/// certificate, the demo CA for client certificates (asked for, not
+/// required: each route decides) and the CRL. The files are polled on a
+/// small runtime of its own, so a replaced certificate or CRL is used by new
+/// handshakes without a restart; the returned closure stops the polling.
+fn tls_config(state: &state::ServerState, ca: &Path) -> Result<(TlsConfig, Stop), DemoError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DemoError::msg(e.to_string()))?;
+    let tls = {
+        let _enter = runtime.enter();
+        TlsConfig::builder()
+            .server_cert_files(&state.server_cert, &state.server_key)
+            .client_cas_file(ca)
+            .crl_file(state.dir.join(pki::CRL))
+            .client_auth(ClientAuth::Optional)
+            .build()
+            .map_err(DemoError::config)?
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("auth-demo-tls".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let _ = rx.await;
+            });
+        })
+        .map_err(|e| DemoError::msg(e.to_string()))?;
+    Ok((
+        tls,
+        Box::new(move || {
+            let _ = tx.send(());
+        }),
+    ))
 }
 
 fn bind(addr: SocketAddr) -> Result<TcpListener, DemoError> {
@@ -304,7 +316,7 @@ fn https_client(ca: &Path) -> Result<reqwest::Client, DemoError> {
 }
 
 /// The built-in authorization server: the `service` client gets ES256 JWT
-/// access tokens (the demo's own key, in its JWKS), `opaque` opaque ones;
+/// access tokens (bound to its certificate when it presents one) (the demo's own key, in its JWKS), `opaque` opaque ones;
 /// the resource routes introspect as their own client.
 fn authorization_server(
     state: &state::ServerState,
@@ -326,9 +338,12 @@ fn authorization_server(
         ("opaque", true, &["reports:read"][..]),
     ] {
         let (id, secret) = state.credentials.oauth_client(name);
+        // A token requested with a client certificate is bound to it
+        // (RFC 8705), as `/v1/partner` requires.
         let mut client = Client::confidential(id, hash(secret)?)
             .grants([GrantType::ClientCredentials, GrantType::TokenExchange])
-            .scopes(scopes.iter().copied());
+            .scopes(scopes.iter().copied())
+            .certificate_bound_tokens();
         if opaque {
             client = client.opaque_tokens();
         }
@@ -456,11 +471,37 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     // Resource owners log in at `/oauth/authorize` as the Basic users, with
     // the same lockout.
     let oauth = authorization_server(&state, &rs_secret, revocations, basic.clone())?;
+    // Client certificates of the demo's trust domain: the SPIFFE ID is the
+    // subject. Permissive in the any-of (a header credential decides when
+    // there is one), strict on the certificate routes.
+    let mtls = MtlsAuthenticator::builder()
+        .rule(MtlsRule::prefix(format!("{}/", pki::TRUST_DOMAIN)))
+        .mode(MtlsMode::Permissive)
+        .build()
+        .map_err(DemoError::config)?;
+    let service_guard = Guard::builder(mtls.strict())
+        .realm(REALM)
+        .log_allowed_at(tracing::Level::DEBUG)
+        .build()
+        .map_err(DemoError::config)?;
+    // The token decides who the caller is; the certificate must be there and
+    // the token bound to it (RFC 8705: the JWT and introspection
+    // authenticators compare `cnf.x5t#S256` with the certificate).
+    let partner_guard = Guard::builder(
+        AllOf::new()
+            .and(AnyOf::new().or(jwt.clone()).or(opaque.clone()))
+            .and(mtls.strict()),
+    )
+    .realm(REALM)
+    .log_allowed_at(tracing::Level::DEBUG)
+    .build()
+    .map_err(DemoError::config)?;
     let authn = AnyOf::new()
         .or(ApiKeyAuthenticator::new(state.keys.clone()))
         .or(basic.clone())
         .or(jwt.clone())
-        .or(opaque);
+        .or(opaque)
+        .or(mtls);
     // Refusals are logged at `info`, allowed requests at `debug`
     // (`RUST_LOG=auth_core::decision=debug` shows them): formatting a line
     // for every allowed request costs more throughput than the demo's load
@@ -470,7 +511,7 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .log_allowed_at(tracing::Level::DEBUG)
         .build()
         .map_err(DemoError::config)?;
-    let tls = tls_config(&state, &config.state_dir.join(&state.credentials.tls.ca))?;
+    let (tls, stop_tls) = tls_config(&state, &config.state_dir.join(&state.credentials.tls.ca))?;
     // The demo is its own authorization server: the resource is named by
     // the same URL as the issuer.
     let resource = ProtectedResource::builder(state.credentials.issuer.clone())
@@ -482,14 +523,20 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .ok();
     let shared = Shared {
         guard,
+        service_guard,
+        partner_guard,
         oauth,
         resource,
     };
 
     let (stop, thread) = match config.framework {
-        Framework::Axum => app_axum::start(shared, http, https, tls, &config)?,
-        Framework::Actix => app_actix::start(shared, http, https, tls, &config)?,
+        Framework::Axum => app_axum::start(shared, http, https, tls.server_config(), &config)?,
+        Framework::Actix => app_actix::start(shared, http, https, tls.server_config(), &config)?,
     };
+    let stop: Stop = Box::new(move || {
+        stop();
+        stop_tls();
+    });
 
     // The resource routes verify tokens with the JWKS the demo serves itself,
     // fetched over HTTP like any resource server would: wait for that first load.
@@ -521,5 +568,18 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         basic,
         stop: Some(stop),
         thread: Some(thread),
+    })
+}
+
+/// The policy of `/v1/service`: the billing workload only.
+pub(crate) fn service_policy() -> Policy {
+    Policy::subject_in([format!("{}/billing", pki::TRUST_DOMAIN)])
+}
+
+/// The policy of `/v1/partner`: the token is bound to a certificate (the
+/// authenticators have checked it is this connection's).
+pub(crate) fn partner_policy() -> Policy {
+    Policy::predicate("certificate_bound_token", |id| {
+        id.cert_thumbprint().is_some()
     })
 }
