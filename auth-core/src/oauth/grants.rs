@@ -63,6 +63,21 @@ fn narrow(allowed: &str, requested: Option<&str>) -> Result<String, OAuthError> 
     Ok(out.join(" "))
 }
 
+/// `unauthorized_client` for a public client.
+fn confidential_only(
+    client: &super::client::Client,
+    description: &'static str,
+) -> Result<(), OAuthError> {
+    if client.is_confidential() {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            description,
+        ))
+    }
+}
+
 impl AuthorizationServer {
     /// RFC 6749 §4.4, for confidential clients.
     pub(super) async fn client_credentials(
@@ -70,12 +85,7 @@ impl AuthorizationServer {
         req: &TokenRequest<'_>,
     ) -> Result<OAuthResponse, OAuthError> {
         let (client, form) = (req.client, req.form);
-        if !client.is_confidential() {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "client_credentials needs a confidential client",
-            ));
-        }
+        confidential_only(client, "client_credentials needs a confidential client")?;
         let scope = client.grant_scopes(form.get("scope"))?.join(" ");
         let p = self.prepare(Grant {
             client,
@@ -87,11 +97,7 @@ impl AuthorizationServer {
             not_after: None,
             cnf: req.cnf.clone(),
         });
-        let (scope, expires_in) = (p.scope.clone(), p.expires_in);
-        let access = self.commit(p).await?;
-        Ok(Self::token_response(
-            &access, &scope, expires_in, None, None,
-        ))
+        self.issue(p, None, None).await
     }
 
     /// RFC 6749 §4.1.3 with RFC 7636 §4.5: the code, once, by the client it
@@ -186,15 +192,8 @@ impl AuthorizationServer {
             // The code was used again while this request ran.
             return Err(invalid_grant("the code was used before"));
         }
-        let (scope, expires_in) = (p.scope.clone(), p.expires_in);
-        let access = self.commit(p).await?;
-        Ok(Self::token_response(
-            &access,
-            &scope,
-            expires_in,
-            refresh.as_ref().map(|(t, _)| t.as_str()),
-            None,
-        ))
+        self.issue(p, refresh.as_ref().map(|(t, _)| t.as_str()), None)
+            .await
     }
 
     /// RFC 6749 §6: a new access token and a new refresh token for the
@@ -239,17 +238,7 @@ impl AuthorizationServer {
             .await
             .map_err(|_| unavailable())?
         {
-            Rotation::Rotated(_) => {
-                let (scope, expires_in) = (p.scope.clone(), p.expires_in);
-                let access = self.commit(p).await?;
-                Ok(Self::token_response(
-                    &access,
-                    &scope,
-                    expires_in,
-                    Some(&next),
-                    None,
-                ))
-            }
+            Rotation::Rotated(_) => self.issue(p, Some(&next), None).await,
             Rotation::Reused(issued) => {
                 self.revoke_issued(&issued).await?;
                 tracing::warn!(
@@ -298,12 +287,7 @@ impl AuthorizationServer {
         req: &TokenRequest<'_>,
     ) -> Result<OAuthResponse, OAuthError> {
         let (client, form) = (req.client, req.form);
-        if !client.is_confidential() {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "token exchange needs a confidential client",
-            ));
-        }
+        confidential_only(client, "token exchange needs a confidential client")?;
         let token_type_ok = |t: Option<&str>| matches!(t, Some(ACCESS_TOKEN_TYPE | JWT_TOKEN_TYPE));
         let subject_token = form
             .get("subject_token")
@@ -416,15 +400,8 @@ impl AuthorizationServer {
             not_after: subject.get("exp").and_then(Value::as_u64),
             cnf: req.cnf.clone(),
         });
-        let (scope, expires_in) = (p.scope.clone(), p.expires_in);
-        let access = self.commit(p).await?;
-        Ok(Self::token_response(
-            &access,
-            &scope,
-            expires_in,
-            None,
-            Some(("issued_token_type", ACCESS_TOKEN_TYPE)),
-        ))
+        self.issue(p, None, Some(("issued_token_type", ACCESS_TOKEN_TYPE)))
+            .await
     }
 }
 

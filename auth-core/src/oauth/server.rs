@@ -691,8 +691,23 @@ impl AuthorizationServer {
         jsonwebtoken::encode(&header, &p.claims, &signer.key).map_err(|_| unavailable())
     }
 
+    /// Issues a prepared token and answers with it (and `refresh`, and an
+    /// `extra` member).
+    pub(super) async fn issue(
+        &self,
+        p: Prepared,
+        refresh: Option<&str>,
+        extra: Option<(&str, &str)>,
+    ) -> Result<OAuthResponse, OAuthError> {
+        let (scope, expires_in) = (p.scope.clone(), p.expires_in);
+        let access = self.commit(p).await?;
+        Ok(Self::token_response(
+            &access, &scope, expires_in, refresh, extra,
+        ))
+    }
+
     /// The token response for `access` (and `refresh`).
-    pub(super) fn token_response(
+    fn token_response(
         access: &str,
         p_scope: &str,
         expires_in: u64,
