@@ -186,6 +186,7 @@ def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     cb = http.server.HTTPServer(("127.0.0.1", 0), Callback)
     threading.Thread(target=cb.serve_forever, daemon=True).start()
@@ -218,8 +219,10 @@ def browser():
         d.find_element(By.NAME, "username").send_keys("bob")
         d.find_element(By.NAME, "password").send_keys("not-" + BOB)
         d.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
-        alerts = d.find_elements(By.CSS_SELECTOR, "[role=alert]")
-        assert alerts, d.page_source
+        # The click starts a navigation; wait for the answer page.
+        alerts = WebDriverWait(d, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "[role=alert]")
+        )
         alert = alerts[0].text
         assert "Wrong user name or password" in alert, alert
         assert Callback.query is None
