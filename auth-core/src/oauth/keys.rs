@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 
 use crate::error::ConfigError;
 
@@ -25,6 +25,9 @@ pub(crate) struct Signer {
     pub(crate) kid: String,
     jwk: Jwk,
     pub(crate) decoding: DecodingKey,
+    /// The checks of a token it signed (the server's issuer and audiences,
+    /// this key's algorithm): built once, when the key joins the ring.
+    pub(crate) validation: Validation,
 }
 
 impl Signer {
@@ -52,6 +55,7 @@ impl Signer {
             kid,
             jwk,
             decoding,
+            validation: Validation::new(alg),
         })
     }
 }
@@ -72,19 +76,36 @@ pub(crate) struct KeyRing {
     /// How long a retired key keeps verifying: the access-token lifetime
     /// plus resource servers' leeway.
     keep: Duration,
+    /// The checks every key's tokens get; each key adds its algorithm.
+    template: Validation,
 }
 
 impl KeyRing {
-    pub(crate) fn new(current: Option<Signer>, extra: Vec<Jwk>, keep: Duration) -> Self {
+    pub(crate) fn new(
+        current: Option<Signer>,
+        extra: Vec<Jwk>,
+        keep: Duration,
+        template: Validation,
+    ) -> Self {
+        let current = current.map(|s| Arc::new(Self::adopt(&template, s)));
         Self {
             state: RwLock::new(State {
-                current: current.map(Arc::new),
+                current,
                 next: None,
                 retired: Vec::new(),
                 extra,
             }),
             keep,
+            template,
         }
+    }
+
+    /// `signer` with the checks of its tokens.
+    fn adopt(template: &Validation, mut signer: Signer) -> Signer {
+        let mut v = template.clone();
+        v.algorithms = vec![signer.alg];
+        signer.validation = v;
+        signer
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -132,7 +153,7 @@ impl KeyRing {
                 "the kid is in use: each key needs a kid of its own",
             ));
         }
-        s.next = Some(Arc::new(signer));
+        s.next = Some(Arc::new(Self::adopt(&self.template, signer)));
         Ok(())
     }
 

@@ -281,9 +281,15 @@ impl AuthorizationServerBuilder {
         let keep = self.access_ttl + Duration::from_secs(REVOCATION_SLACK);
         let mut audiences = self.audiences;
         audiences.push(audience.clone());
+        // The checks of the server's own tokens, built once (each key adds
+        // its algorithm when it joins the ring).
+        let mut template = Validation::new(Algorithm::ES256);
+        template.set_issuer(&[&self.issuer]);
+        template.set_audience(&audiences);
+        template.leeway = 0;
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {
-                keys: KeyRing::new(signer, self.extra_keys, keep),
+                keys: KeyRing::new(signer, self.extra_keys, keep, template),
                 issuer: self.issuer,
                 registry: self.registry,
                 audience,
@@ -854,12 +860,8 @@ impl AuthorizationServer {
         let Some(signer) = inner.keys.verifier(&kid) else {
             return Ok(None);
         };
-        let mut validation = Validation::new(signer.alg);
-        validation.set_issuer(&[&inner.issuer]);
-        let audiences: Vec<&str> = inner.audiences.iter().map(String::as_str).collect();
-        validation.set_audience(&audiences);
-        validation.leeway = 0;
-        let Ok(data) = jsonwebtoken::decode::<Claims>(token, &signer.decoding, &validation) else {
+        let Ok(data) = jsonwebtoken::decode::<Claims>(token, &signer.decoding, &signer.validation)
+        else {
             return Ok(None);
         };
         let claims = data.claims;
