@@ -38,6 +38,7 @@ use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::identity::Identity;
 use crate::limits::{Limit, ResponseHeaders};
 use crate::policy::Policy;
+use crate::rate_limit::FailedAttempts;
 use crate::rejection::{Challenge, Rejection, RenderRejection, Rendered, valid_realm};
 use crate::request::RequestHead;
 
@@ -68,6 +69,7 @@ struct Shared {
     allowed_level: tracing::Level,
     renderer: Option<Arc<dyn RenderRejection>>,
     bearer_cookie: Option<BearerCookie>,
+    failed_attempts: Option<FailedAttempts>,
     #[cfg(feature = "mtls")]
     forwarded: Option<crate::mtls::ForwardedCertificates>,
 }
@@ -111,11 +113,40 @@ pub struct GuardBuilder {
     allowed_level: tracing::Level,
     renderer: Option<Arc<dyn RenderRejection>>,
     bearer_cookie: Option<BearerCookie>,
+    failed_attempts: Option<FailedAttempts>,
     #[cfg(feature = "mtls")]
     forwarded: Option<crate::mtls::ForwardedCertificates>,
 }
 
 impl GuardBuilder {
+    /// Refuses client addresses with too many failed authentications
+    /// (`429` with `Retry-After`) before verifying what they send; see
+    /// [`FailedAttempts`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use auth_core::api_key::ApiKeys;
+    /// use auth_core::rate_limit::FailedAttempts;
+    /// use auth_core::{Guard, SimpleRequest};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let guard = Guard::builder(ApiKeys::in_memory("demo", [7; 32]))
+    ///     .failed_attempts(FailedAttempts::new(2, Duration::from_secs(60)))
+    ///     .build()
+    ///     .unwrap();
+    /// let guess = SimpleRequest::get("/")
+    ///     .peer("203.0.113.9:5000".parse().unwrap())
+    ///     .header("x-api-key", "demo_live_nonsense");
+    /// assert_eq!(guard.check(&guess).await.unwrap_err().status(), 401);
+    /// assert_eq!(guard.check(&guess).await.unwrap_err().status(), 401);
+    /// assert_eq!(guard.check(&guess).await.unwrap_err().status(), 429);
+    /// # });
+    /// ```
+    pub fn failed_attempts(mut self, failed: FailedAttempts) -> Self {
+        self.failed_attempts = Some(failed);
+        self
+    }
+
     /// Believes client certificates that a TLS-terminating proxy forwards
     /// (RFC 9440 `Client-Cert` or Envoy's `x-forwarded-client-cert`), from
     /// its trusted proxies only; see
@@ -234,6 +265,7 @@ impl GuardBuilder {
                     allowed_level: self.allowed_level,
                     renderer: self.renderer,
                     bearer_cookie: self.bearer_cookie,
+                    failed_attempts: self.failed_attempts,
                     #[cfg(feature = "mtls")]
                     forwarded: self.forwarded,
                 }),
@@ -272,6 +304,7 @@ impl Guard {
             allowed_level: tracing::Level::INFO,
             renderer: None,
             bearer_cookie: None,
+            failed_attempts: None,
             #[cfg(feature = "mtls")]
             forwarded: None,
         }
@@ -418,13 +451,44 @@ impl Guard {
         {
             credential = Credential::Authorization(bearer);
         }
+        let counted = shared
+            .failed_attempts
+            .as_ref()
+            .filter(|_| !credential.is_none());
+        if let Some(failed) = counted
+            && let Some(left) = failed
+                .blocked(head)
+                .await
+                .map_err(|e| Refused::plain(e.into()))?
+        {
+            return Err(Refused::plain(
+                AuthError::new(AuthErrorKind::RateLimited)
+                    .with_reason("too_many_failures")
+                    .with_detail("too many failed attempts from this address; try again later")
+                    .with_retry_after(left),
+            ));
+        }
         let req = AuthRequest::new(head, &credential);
         #[cfg(feature = "mtls")]
         let req = req.with_forwarded_certificates(shared.forwarded.as_ref());
-        let identity = match shared.authenticator.try_authenticate(&req) {
-            Some(verifying) => Some(verifying.await.map_err(Refused::plain)?),
-            None if credential.is_none() && self.inner.anonymous => None,
-            None => return Err(Refused::plain(unrecognised(&credential))),
+        let verified = match shared.authenticator.try_authenticate(&req) {
+            Some(verifying) => verifying.await.map(Some),
+            None if credential.is_none() && self.inner.anonymous => Ok(None),
+            None => Err(unrecognised(&credential)),
+        };
+        let identity = match verified {
+            Ok(identity) => identity,
+            Err(err) => {
+                if let Some(failed) = counted
+                    && err.status() == 401
+                    && err.kind() != AuthErrorKind::MissingCredentials
+                    && let Err(store) = failed.failed(head).await
+                {
+                    // The refusal stands; only the count is lost.
+                    tracing::warn!(target: "auth_core::rate_limit", error = %store, "failed attempt not counted");
+                }
+                return Err(Refused::plain(err));
+            }
         };
         if let (Some(policy), Some(id)) = (&self.inner.policy, &identity)
             && let Err(err) = policy.check(id)

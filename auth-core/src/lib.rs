@@ -9,6 +9,7 @@ pub mod guard;
 pub mod identity;
 pub mod limits;
 pub mod policy;
+pub mod rate_limit;
 pub mod rejection;
 pub mod request;
 pub mod secret;

@@ -97,7 +97,7 @@ impl std::fmt::Debug for Attempt {
 /// The part of a client address that identifies a client: the whole IPv4
 /// address, or the /64 of an IPv6 one (an IPv4-mapped IPv6 address counts as
 /// the IPv4 one).
-fn client_bucket(client: Option<IpAddr>) -> Vec<u8> {
+pub(crate) fn client_bucket(client: Option<IpAddr>) -> Vec<u8> {
     match client.map(|ip| ip.to_canonical()) {
         None => vec![0],
         Some(IpAddr::V4(v4)) => std::iter::once(4).chain(v4.octets()).collect(),

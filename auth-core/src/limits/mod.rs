@@ -58,6 +58,7 @@
 
 mod lockout;
 
+pub(crate) use lockout::client_bucket;
 pub use lockout::{Attempt, Lockout};
 
 use crate::authenticate::BoxFuture;

@@ -8,11 +8,10 @@
 //! | --- | --- | --- | --- |
 //! | API keys (hashes and metadata) | [`KeyStore`] | [`MemoryKeyStore`] | [`FileKeyStore`] |
 //! | revoked token ids (`jti`) | [`RevocationStore`] | [`MemoryRevocations`] | |
-//! | counters with an expiry (lockout, later rate limits) | [`CounterStore`] | [`MemoryCounters`] | |
+//! | counters with an expiry (Basic lockout, failed attempts per address) | [`CounterStore`] | [`MemoryCounters`] | |
 //! | opaque access tokens | [`TokenStore`] | [`MemoryTokens`] | |
 //! | authorization codes, refresh-token families | [`GrantStore`] | [`MemoryGrants`] | |
-//!
-//! Rate-limit state will join them here; Redis implementations are planned.
+//! | rate-limit cells (GCRA) | [`RateLimitStore`] | [`MemoryRateLimits`] (governor) | |
 //!
 //! A store that cannot answer returns a [`StoreError`], which the guard
 //! answers with `503`.
@@ -34,6 +33,7 @@
 mod file;
 mod grants;
 mod memory;
+mod rate;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -52,6 +52,7 @@ pub use grants::{
 #[cfg(feature = "api-key")]
 pub use memory::MemoryKeyStore;
 pub use memory::{MemoryCounters, MemoryRevocations, MemoryTokens};
+pub use rate::{MemoryRateLimits, RateDecision, RateLimitStore};
 
 /// A key found by its public id: its hash and record.
 #[cfg(feature = "api-key")]
