@@ -125,18 +125,18 @@ impl GuardBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use auth_core::api_key::ApiKeys;
+    /// use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Pepper};
     /// use auth_core::rate_limit::FailedAttempts;
     /// use auth_core::{Guard, SimpleRequest};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let guard = Guard::builder(ApiKeys::in_memory("demo", [7; 32]))
+    /// let guard = Guard::builder(ApiKeyAuthenticator::new(ApiKeys::in_memory(Pepper::generate())))
     ///     .failed_attempts(FailedAttempts::new(2, Duration::from_secs(60)))
     ///     .build()
     ///     .unwrap();
     /// let guess = SimpleRequest::get("/")
     ///     .peer("203.0.113.9:5000".parse().unwrap())
-    ///     .header("x-api-key", "demo_live_nonsense");
+    ///     .header("x-api-key", "ask_live_nonsense");
     /// assert_eq!(guard.check(&guess).await.unwrap_err().status(), 401);
     /// assert_eq!(guard.check(&guess).await.unwrap_err().status(), 401);
     /// assert_eq!(guard.check(&guess).await.unwrap_err().status(), 429);

@@ -89,7 +89,7 @@ impl FailedAttempts {
         self
     }
 
-    fn key(&self, head: &dyn RequestHead) -> String {
+    pub(super) fn key(&self, head: &dyn RequestHead) -> String {
         let bucket = client_bucket(self.proxies.client_ip(head));
         let mut h = Sha256::new();
         h.update(b"auth-stack failed attempts\0");

@@ -24,19 +24,19 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use auth_core::api_key::{ApiKeys, Environment, KeyTier, NewKey};
+//! use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Environment, NewKey, Pepper};
 //! use auth_core::rate_limit::{Quota, RateLimiter};
 //! use auth_core::{Guard, SimpleRequest};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let keys = ApiKeys::in_memory("demo", [7; 32]);
-//! let main = keys.issue(NewKey::new("acme", Environment::Live).tier(KeyTier::Main)).await.unwrap();
+//! let keys = ApiKeys::in_memory(Pepper::generate());
+//! let (key, _) = keys.issue(NewKey::new("acme", Environment::Live)).await.unwrap();
 //! let limiter = RateLimiter::builder()
 //!     .default_quota(Quota::new("api", 2, Duration::from_secs(60)).unwrap())
 //!     .build();
-//! let guard = Guard::builder(keys).build().unwrap().with_limit(limiter);
+//! let guard = Guard::builder(ApiKeyAuthenticator::new(keys)).build().unwrap().with_limit(limiter);
 //!
-//! let req = SimpleRequest::get("/").header("x-api-key", main.expose());
+//! let req = SimpleRequest::get("/").header("x-api-key", key.expose());
 //! let first = guard.check(&req).await.unwrap();
 //! assert!(first.headers().contains(&("ratelimit-policy", "\"api\";q=2;w=60".to_owned())));
 //! guard.check(&req).await.unwrap();
