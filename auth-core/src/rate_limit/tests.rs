@@ -367,7 +367,14 @@ async fn dry_run_reports_but_never_refuses() {
         let (r, t) = remaining_and_reset(&headers);
         assert_eq!(r, 0);
         // Over quota from the second on: t says how long until one is free.
-        assert!(if i == 0 { t == 60 } else { (59..=60).contains(&t) }, "{t}");
+        assert!(
+            if i == 0 {
+                t == 60
+            } else {
+                (59..=60).contains(&t)
+            },
+            "{t}"
+        );
     }
 }
 

@@ -74,6 +74,15 @@ fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/v1/limited")
+            .route(
+                web::get()
+                    .to(whoami)
+                    .wrap(RequireAuth::new(shared.limited_guard.clone())),
+            )
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/v1/admin")
             .route(web::get().to(whoami).wrap(scope("admin")))
             .default_service(web::to(method_not_allowed)),

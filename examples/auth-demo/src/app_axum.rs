@@ -50,6 +50,10 @@ pub(crate) fn router(shared: &Shared) -> Router {
         )
         .route("/v1/admin", get(whoami).route_layer(scope("admin")))
         .route(
+            "/v1/limited",
+            get(whoami).route_layer(RequireAuthLayer::new(shared.limited_guard.clone())),
+        )
+        .route(
             "/v1/service",
             get(whoami).route_layer(
                 RequireAuthLayer::new(shared.service_guard.clone()).policy(service_policy()),

@@ -25,7 +25,8 @@ use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
 use auth_core::mtls::{MtlsAuthenticator, MtlsMode, MtlsRule};
 use auth_core::oauth::resource::ProtectedResource;
 use auth_core::oauth::server::AuthorizationServer;
-use auth_core::store::MemoryRevocations;
+use auth_core::rate_limit::{Quota, RateLimiter};
+use auth_core::store::{MemoryRateLimits, MemoryRevocations, RateLimitStore};
 use auth_core::tls::{ClientAuth, TlsConfig};
 use auth_core::{AllOf, AnyOf, Guard, Identity, Policy, Secret};
 use jsonwebtoken::Algorithm;
@@ -188,6 +189,8 @@ impl Drop for Running {
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) guard: Guard,
+    /// `/v1/limited`: the main guard and a rate limit per identity.
+    pub(crate) limited_guard: Guard,
     /// `/v1/service`: a client certificate, nothing else.
     pub(crate) service_guard: Guard,
     /// `/v1/partner`: a client certificate and a token bound to it.
@@ -422,6 +425,7 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .cache_ttl(config.basic_cache_ttl)
         .build()
         .map_err(DemoError::config)?;
+    let rate_limits: Arc<dyn RateLimitStore> = Arc::new(MemoryRateLimits::new(100_000));
     // Shared with the authorization server: a JWT it revokes is refused.
     let revocations = Arc::new(MemoryRevocations::new());
     let jwt = JwtAuthenticator::builder()
@@ -521,8 +525,10 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         .build()
         .inspect_err(|e| tracing::warn!(error = %e, "no protected-resource metadata"))
         .ok();
+    let limited_guard = guard.with_limit(limited_quota(rate_limits));
     let shared = Shared {
         guard,
+        limited_guard,
         service_guard,
         partner_guard,
         oauth,
@@ -569,6 +575,23 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         stop: Some(stop),
         thread: Some(thread),
     })
+}
+
+/// The quota of `/v1/limited`: 5 requests per 60 s per identity, in bursts
+/// of up to 5.
+pub const LIMITED_QUOTA: (u32, Duration) = (5, Duration::from_secs(60));
+
+/// `/v1/limited`'s limiter: every identity its own partition, every answer
+/// with `RateLimit-Policy` and `RateLimit`.
+fn limited_quota(store: Arc<dyn RateLimitStore>) -> RateLimiter {
+    let (limit, window) = LIMITED_QUOTA;
+    // The name and numbers are constants that `Quota::new` accepts.
+    let quota = Quota::new("limited", limit, window).map(|q| q.with_burst(limit));
+    let mut limiter = RateLimiter::builder().store(store);
+    if let Ok(quota) = quota {
+        limiter = limiter.default_quota(quota);
+    }
+    limiter.build()
 }
 
 /// The policy of `/v1/service`: the billing workload only.
