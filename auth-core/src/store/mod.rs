@@ -4,14 +4,18 @@
 //! increment with an expiry. No closures cross the trait, and no call
 //! blocks an async worker on I/O.
 //!
-//! | state | trait | in-process | other |
-//! | --- | --- | --- | --- |
-//! | API keys (hashes and metadata) | [`KeyStore`] | [`MemoryKeyStore`] | [`FileKeyStore`] |
-//! | revoked token ids (`jti`) | [`RevocationStore`] | [`MemoryRevocations`] | |
-//! | counters with an expiry (Basic lockout, failed attempts per address) | [`CounterStore`] | [`MemoryCounters`] | |
-//! | opaque access tokens | [`TokenStore`] | [`MemoryTokens`] | |
-//! | authorization codes, refresh-token families | [`GrantStore`] | [`MemoryGrants`] | |
-//! | rate-limit cells (GCRA) | [`RateLimitStore`] | [`MemoryRateLimits`] (governor) | |
+//! | state | trait | in-process | Redis (feature `redis`) | other |
+//! | --- | --- | --- | --- | --- |
+//! | API keys (hashes and metadata) | [`KeyStore`] | [`MemoryKeyStore`] | `RedisKeyStore` | [`FileKeyStore`] |
+//! | revoked token ids (`jti`) | [`RevocationStore`] | [`MemoryRevocations`] | `RedisRevocations` | |
+//! | counters with an expiry (Basic lockout, failed attempts per address) | [`CounterStore`] | [`MemoryCounters`] | `RedisCounters` | |
+//! | opaque access tokens | [`TokenStore`] | [`MemoryTokens`] | `RedisTokens` | |
+//! | authorization codes, refresh-token families | [`GrantStore`] | [`MemoryGrants`] | `RedisGrants` | |
+//! | rate-limit cells (GCRA) | [`RateLimitStore`] | [`MemoryRateLimits`] (governor) | `RedisRateLimits` | |
+//!
+//! The Redis stores (module `store::redis`, feature `redis`)
+//! are made from one `Redis` connection, standalone or a cluster, and
+//! share their state with every process using the same Redis.
 //!
 //! A store that cannot answer returns a [`StoreError`], which the guard
 //! answers with `503`.
@@ -34,6 +38,8 @@ mod file;
 mod grants;
 mod memory;
 mod rate;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -41,6 +47,12 @@ use std::time::{Duration, SystemTime};
 use crate::authenticate::BoxFuture;
 use crate::error::StoreError;
 
+#[cfg(all(feature = "redis", feature = "api-key"))]
+pub use self::redis::RedisKeyStore;
+#[cfg(feature = "redis")]
+pub use self::redis::{
+    FailMode, Redis, RedisCounters, RedisGrants, RedisRateLimits, RedisRevocations, RedisTokens,
+};
 #[cfg(feature = "api-key")]
 pub use crate::api_key::{KeyHash, KeyRecord};
 #[cfg(feature = "api-key")]
