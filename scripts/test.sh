@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of auth-stack. Installs what the tests need when it is
-# missing (curl, openssl, python3-venv, chromium, chromium-driver: Debian
-# packages; PyJWT, grpcio, Authlib, requests and Selenium into .venv),
+# missing (curl, openssl, python3-venv, chromium, chromium-driver,
+# redis-server, redis-tools: Debian packages; PyJWT, grpcio, Authlib,
+# requests and Selenium into .venv),
 # then runs:
 #   - every unit, integration and doc test of the workspace (the conformance
 #     suite starts the demo on axum and on actix-web, over HTTP and TLS);
@@ -18,6 +19,10 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # Headless Chromium drives the OAuth login page (tests/tests/oauth_clients.rs).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# The Redis stores' tests, the two-process demo test and the Redis bench
+# start their own redis-server instances (standalone and a three-node
+# cluster) on free loopback ports; redis-cli creates the cluster.
+{ command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; } || need+=(redis-server redis-tools)
 if [ "${#need[@]}" -gt 0 ]; then
   echo "scripts/test.sh: installing ${need[*]}" >&2
   sudo=""

@@ -209,6 +209,33 @@ impl ApiKeys {
         })
     }
 
+    /// The same keys (pepper and prefix) kept in another store, e.g. a
+    /// shared one a local file was copied into.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use auth_core::api_key::{ApiKeys, Environment, NewKey, Pepper};
+    /// use auth_core::store::{KeyStore, MemoryKeyStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let local = ApiKeys::in_memory(Pepper::generate());
+    /// let (key, record) = local.issue(NewKey::new("acme", Environment::Live)).await.unwrap();
+    /// let shared = local.with_other_store(Arc::new(MemoryKeyStore::new()));
+    /// let (hash, found) = local.store().find(&record.id).await.unwrap().unwrap();
+    /// assert!(shared.store().insert_if_absent(hash, (*found).clone()).await.unwrap());
+    /// assert_eq!(shared.verify(key.expose().as_bytes()).await.unwrap().owner, "acme");
+    /// # });
+    /// ```
+    pub fn with_other_store(&self, store: Arc<dyn KeyStore>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                mac: self.inner.mac.clone(),
+                prefix: self.inner.prefix.clone(),
+            }),
+        }
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn KeyStore> {
         &self.inner.store

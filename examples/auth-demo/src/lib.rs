@@ -10,6 +10,7 @@ mod app_axum;
 pub mod log;
 mod pki;
 mod state;
+mod stores;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use auth_core::mtls::{MtlsAuthenticator, MtlsMode, MtlsRule};
 use auth_core::oauth::resource::ProtectedResource;
 use auth_core::oauth::server::AuthorizationServer;
 use auth_core::rate_limit::{Quota, RateLimiter};
-use auth_core::store::{MemoryRateLimits, MemoryRevocations, RateLimitStore};
+use auth_core::store::{RateLimitStore, RevocationStore};
 use auth_core::tls::{ClientAuth, TlsConfig};
 use auth_core::{AllOf, AnyOf, Guard, Identity, Policy, Secret};
 use jsonwebtoken::Algorithm;
@@ -88,6 +89,10 @@ pub struct DemoConfig {
     pub idle_timeout: Duration,
     /// The most connections open at once per listener (1,024).
     pub max_connections: usize,
+    /// Keep shared state (API keys, revocations, tokens, refresh-token
+    /// families, lockouts, rate limits) in the Redis at this URL
+    /// (`redis://host:port`), so several processes act as one service.
+    pub redis: Option<String>,
 }
 
 impl Default for DemoConfig {
@@ -104,6 +109,7 @@ impl Default for DemoConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            redis: None,
         }
     }
 }
@@ -245,7 +251,7 @@ pub(crate) const METHOD_NOT_ALLOWED_BODY: &[u8] =
     br#"{"type":"about:blank","title":"Method Not Allowed","status":405}"#;
 
 /// Stops something the demo started.
-type Stop = Box<dyn FnOnce() + Send>;
+pub(crate) type Stop = Box<dyn FnOnce() + Send>;
 
 /// The TLS listener's configuration (auth-core `tls`): the server
 /// certificate, the demo CA for client certificates (asked for, not
@@ -324,8 +330,9 @@ fn https_client(ca: &Path) -> Result<reqwest::Client, DemoError> {
 fn authorization_server(
     state: &state::ServerState,
     rs_secret: &str,
-    revocations: Arc<MemoryRevocations>,
+    revocations: Arc<dyn RevocationStore>,
     users: BasicAuthenticator,
+    shared: Option<&stores::SharedStores>,
 ) -> Result<AuthorizationServer, DemoError> {
     use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
     let hash = |secret: &str| hash_password(secret).map_err(DemoError::config);
@@ -372,19 +379,25 @@ fn authorization_server(
     }
     let es256 = &state.credentials.jwt.es256;
     let key = state::encoding_key(&state.dir, es256, Algorithm::ES256)?;
-    AuthorizationServer::builder(
+    let mut server = AuthorizationServer::builder(
         state.credentials.issuer.clone(),
         registry.build().map_err(DemoError::config)?,
-    )
-    .audience(AUDIENCE)
-    .signing_key(key, Algorithm::ES256, es256.kid.clone())
-    // The RS256 key signs no token of the server's; it is published for
-    // the demo's users, who sign their own test tokens with it.
-    .publish_key(state.rs256_jwk.clone())
-    .users(users)
-    .revocations(revocations)
-    .build()
-    .map_err(DemoError::config)
+    );
+    if let Some(shared) = shared {
+        server = server
+            .token_store(shared.tokens.clone())
+            .grant_store(shared.grants.clone());
+    }
+    server
+        .audience(AUDIENCE)
+        .signing_key(key, Algorithm::ES256, es256.kid.clone())
+        // The RS256 key signs no token of the server's; it is published for
+        // the demo's users, who sign their own test tokens with it.
+        .publish_key(state.rs256_jwk.clone())
+        .users(users)
+        .revocations(revocations)
+        .build()
+        .map_err(DemoError::config)
 }
 
 /// Starts the demo in the background and returns once both listeners are
@@ -419,15 +432,39 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
             .unwrap_or_else(|_| Err(DemoError::msg("state setup panicked")))
     })?;
 
-    let basic = BasicAuthenticator::builder()
+    let stores = match &config.redis {
+        Some(url) => stores::Stores::redis(url)?,
+        None => stores::Stores::in_process(),
+    };
+    let shared_stores = stores.shared.as_ref();
+    let keys = match shared_stores {
+        Some(shared) => std::thread::scope(|scope| {
+            let store = shared.keys.clone();
+            let file = &state.keys;
+            scope
+                .spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| DemoError::msg(e.to_string()))?
+                        .block_on(stores::share_keys(file, store))
+                })
+                .join()
+                .unwrap_or_else(|_| Err(DemoError::msg("key setup panicked")))
+        })?,
+        None => state.keys.clone(),
+    };
+    let mut basic = BasicAuthenticator::builder()
         .users(state.users.iter().cloned())
         .lockout(config.lockout.0, config.lockout.1)
-        .cache_ttl(config.basic_cache_ttl)
-        .build()
-        .map_err(DemoError::config)?;
-    let rate_limits: Arc<dyn RateLimitStore> = Arc::new(MemoryRateLimits::new(100_000));
+        .cache_ttl(config.basic_cache_ttl);
+    if let Some(shared) = shared_stores {
+        basic = basic.lockout_store(shared.counters.clone());
+    }
+    let basic = basic.build().map_err(DemoError::config)?;
+    let rate_limits = stores.rate_limits.clone();
     // Shared with the authorization server: a JWT it revokes is refused.
-    let revocations = Arc::new(MemoryRevocations::new());
+    let revocations = stores.revocations.clone();
     let jwt = JwtAuthenticator::builder()
         .revocations(revocations.clone())
         .issuer(
@@ -474,7 +511,13 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     .map_err(DemoError::config)?;
     // Resource owners log in at `/oauth/authorize` as the Basic users, with
     // the same lockout.
-    let oauth = authorization_server(&state, &rs_secret, revocations, basic.clone())?;
+    let oauth = authorization_server(
+        &state,
+        &rs_secret,
+        revocations,
+        basic.clone(),
+        shared_stores,
+    )?;
     // Client certificates of the demo's trust domain: the SPIFFE ID is the
     // subject. Permissive in the any-of (a header credential decides when
     // there is one), strict on the certificate routes.
@@ -501,7 +544,7 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     .build()
     .map_err(DemoError::config)?;
     let authn = AnyOf::new()
-        .or(ApiKeyAuthenticator::new(state.keys.clone()))
+        .or(ApiKeyAuthenticator::new(keys))
         .or(basic.clone())
         .or(jwt.clone())
         .or(opaque)
@@ -539,9 +582,13 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
         Framework::Axum => app_axum::start(shared, http, https, tls.server_config(), &config)?,
         Framework::Actix => app_actix::start(shared, http, https, tls.server_config(), &config)?,
     };
+    let stop_redis = stores.shared.map(|s| s.stop);
     let stop: Stop = Box::new(move || {
         stop();
         stop_tls();
+        if let Some(stop_redis) = stop_redis {
+            stop_redis();
+        }
     });
 
     // The resource routes verify tokens with the JWKS the demo serves itself,

@@ -48,11 +48,7 @@ fn parse_args() -> Result<DemoConfig, DemoError> {
             "--state-dir" => config.state_dir = PathBuf::from(value),
             "--ready-file" => config.ready_file = Some(PathBuf::from(value)),
             "--issuer" => config.issuer = Some(value),
-            "--redis" => {
-                return Err(DemoError::msg_pub(
-                    "--redis is not available yet: shared state in Redis comes with the rate-limiting work".to_owned(),
-                ));
-            }
+            "--redis" => config.redis = Some(value),
             _ => return Err(DemoError::msg_pub(format!("unknown flag {flag}\n{USAGE}"))),
         }
     }

@@ -8,56 +8,14 @@
     clippy::indexing_slicing
 )] // test code: a panic is a failed test
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{Demo, start};
+
 use auth_demo::Credentials;
-
-struct Demo {
-    child: Child,
-    http: String,
-    https: String,
-}
-
-fn start(framework: &str, state: &Path) -> Demo {
-    let ready = state.join(format!("ready-{framework}.json"));
-    let _ = std::fs::remove_file(&ready);
-    let child = Command::new(env!("CARGO_BIN_EXE_auth-demo"))
-        .args([
-            "--framework",
-            framework,
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "127.0.0.1:0",
-        ])
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--ready-file")
-        .arg(&ready)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        if let Some(t) = std::fs::read_to_string(&ready)
-            .ok()
-            .filter(|t| !t.is_empty())
-        {
-            break t;
-        }
-        assert!(Instant::now() < deadline, "no ready file");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    Demo {
-        child,
-        http: v["http"].as_str().unwrap().to_owned(),
-        https: v["https"].as_str().unwrap().to_owned(),
-    }
-}
 
 /// Sends SIGINT (Ctrl-C) and returns the exit status and the log.
 fn interrupt(mut demo: Demo) -> (std::process::ExitStatus, String) {
@@ -105,7 +63,7 @@ async fn runs_stops_cleanly_and_keeps_its_state() {
     let dir = tempfile::tempdir().unwrap();
     let mut first_keys = None;
     for framework in ["axum", "actix", "axum"] {
-        let demo = start(framework, dir.path());
+        let demo = start(framework, dir.path(), &[]);
         let creds = Credentials::load(dir.path()).unwrap();
         // The issuer follows the bound port of this run.
         assert_eq!(creds.issuer, format!("http://{}", demo.http));
