@@ -882,6 +882,11 @@ async fn rate_limits_behave(stores: &[Arc<dyn RateLimitStore>]) {
     let other = Quota::new("other", 5, secs(60)).unwrap();
     let o = s.check(&other, "caller-1").await.unwrap();
     assert!(o.allowed && o.remaining == 4, "{o:?}");
+    // The same name with other numbers (a quota changed in a release) is
+    // another quota too.
+    let bigger = Quota::new("api", 6, secs(60)).unwrap();
+    let b = s.check(&bigger, "caller-1").await.unwrap();
+    assert!(b.allowed && b.remaining == 5, "{b:?}");
 
     // Sub-second: 10 a second, bursts of 1 (T = 100 ms).
     let fast = Quota::new("fast", 10, secs(1)).unwrap().with_burst(1);

@@ -55,7 +55,7 @@
 //! | [`RedisCounters`] | `{ct:<h(name)>}` | the window, from the first increment |
 //! | [`RedisTokens`] | `{tk:<token hash>}` | the token's `until` |
 //! | [`RedisGrants`] | `{code:<code hash>}`, `{fam:<h(family)>}` | `until`; a tombstone 15 minutes |
-//! | [`RedisRateLimits`] | `{rl:<quota>:<h(partition)>}` | when the cell is whole again |
+//! | [`RedisRateLimits`] | `{rl:<name>:<limit>/<window>ms/<burst>:<h(partition)>}` | when the cell is whole again |
 //! | `RedisKeyStore` | `{keys}:rec`, `{keys}:ids` | none (records are kept, as in memory) |
 //!
 //! # Failing closed or open

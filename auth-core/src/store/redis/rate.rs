@@ -38,16 +38,16 @@ return {0, 0, tat - now, new_tat - tau - now}
 
 /// Rate-limit cells on Redis, shared by every process that uses the same
 /// Redis: one key per quota and partition
-/// (`<prefix>:{rl:<quota name>:<sha256(partition)>}`), each check one
+/// (`<prefix>:{rl:<name>:<limit>/<window>ms/<burst>:<sha256(partition)>}`), each check one
 /// script (`EVALSHA`) computing the generic cell rate algorithm exactly as
 /// [`RateLimitStore`] spells it out, on the Redis server's clock (`TIME`),
 /// so that processes on hosts whose clocks differ still agree. A cell
 /// expires when it is whole again, so memory follows the partitions seen
 /// within the last window.
 ///
-/// A cell is named by the quota's name and the partition: quotas that
-/// differ should differ in name (two quotas of one name share their
-/// cells).
+/// A cell is named by the whole quota (name, limit, window, burst) and
+/// the partition, as in [`MemoryRateLimits`](crate::store::MemoryRateLimits):
+/// a quota changed in a new release starts its cells afresh.
 ///
 /// Times are kept in microseconds: an emission interval finer than that
 /// counts as one microsecond, and `reset` and `retry_after` are whole
@@ -81,8 +81,11 @@ impl RedisRateLimits {
 
     fn key(&self, quota: &Quota, partition: &str) -> String {
         self.redis.key(&format!(
-            "rl:{}:{}",
+            "rl:{}:{}/{}ms/{}:{}",
             quota.name(),
+            quota.limit(),
+            quota.window().as_millis(),
+            quota.burst(),
             hashed(&[partition.as_bytes()])
         ))
     }
