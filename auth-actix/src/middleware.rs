@@ -119,7 +119,7 @@ pub struct RequireAuthMiddleware<S> {
     sensitive: Rc<[HeaderName]>,
 }
 
-type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+pub(crate) type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 impl<S, B> Service<ServiceRequest> for RequireAuthMiddleware<S>
 where

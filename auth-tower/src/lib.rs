@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod grpc;
+pub mod rate_limit;
 mod request;
 pub mod require_auth;
 mod response;
@@ -14,6 +15,7 @@ pub mod outbound;
 #[cfg(feature = "server")]
 pub mod server;
 
+pub use rate_limit::{RateLimit, RateLimitLayer};
 pub use request::{ConnectionInfo, HeadView};
 pub use require_auth::{RequireAuth, RequireAuthLayer};
 pub use response::rejection_response;

@@ -63,7 +63,9 @@ pub use lockout::{Attempt, Lockout};
 
 use crate::authenticate::BoxFuture;
 use crate::error::AuthError;
+use crate::guard::Guard;
 use crate::identity::Identity;
+use crate::rejection::Rejection;
 use crate::request::RequestHead;
 
 /// Response headers a decision adds: lower-case static names and values.
@@ -80,4 +82,63 @@ pub trait Limit: Send + Sync + 'static {
         identity: Option<&'a Identity>,
         headers: &'a mut ResponseHeaders,
     ) -> BoxFuture<'a, Result<(), AuthError>>;
+}
+
+/// Runs `limit` by itself, as a standalone adapter layer does after the
+/// auth layer (rather than in a guard's limits stage): the headers to add
+/// to the response, or the refusal to send, with the headers `limit`
+/// pushed added to it.
+///
+/// The refusal is rendered by `guard` (the guard that let the request
+/// through, so a custom [`RenderRejection`](crate::RenderRejection)
+/// applies) exactly as [`Guard::check`] renders a refusal of its own
+/// limits stage; without a guard, as [`Rejection::from_error`] renders it.
+/// A refusal is logged as the guard logs one (target
+/// `auth_core::decision`, `outcome = "deny"`).
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::limits::check_limit;
+/// use auth_core::rate_limit::{Quota, RateLimiter};
+/// use auth_core::SimpleRequest;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let limiter = RateLimiter::builder()
+///     .anonymous_quota(Quota::new("anon", 1, Duration::from_secs(60)).unwrap())
+///     .build();
+/// let req = SimpleRequest::get("/").peer("203.0.113.9:5000".parse().unwrap());
+/// let headers = check_limit(&limiter, &req, None, None).await.unwrap();
+/// assert!(headers.contains(&("ratelimit-policy", "\"anon\";q=1;w=60".to_owned())));
+/// let refused = check_limit(&limiter, &req, None, None).await.unwrap_err();
+/// assert_eq!(refused.status(), 429);
+/// assert_eq!(refused.header_values("retry-after").collect::<Vec<_>>(), ["60"]);
+/// # });
+/// ```
+pub async fn check_limit(
+    limit: &dyn Limit,
+    head: &dyn RequestHead,
+    identity: Option<&Identity>,
+    guard: Option<&Guard>,
+) -> Result<ResponseHeaders, Rejection> {
+    let mut headers = ResponseHeaders::new();
+    let Err(err) = limit.check(head, identity, &mut headers).await else {
+        return Ok(headers);
+    };
+    tracing::info!(
+        target: "auth_core::decision",
+        outcome = "deny",
+        kind = err.kind().code(),
+        reason = err.reason(),
+        status = err.status(),
+        subject = identity.map(Identity::subject),
+        path = head.path(),
+    );
+    let mut rejection = match guard {
+        Some(guard) => guard.reject(&err, head),
+        None => Rejection::from_error(&err, "api", &[]),
+    };
+    for (name, value) in headers {
+        rejection = rejection.with_header(name, value);
+    }
+    Err(rejection)
 }

@@ -8,7 +8,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The body of a [`RequireAuth`](super::RequireAuth) response: the inner
+    /// The body of a [`RequireAuth`](super::RequireAuth) or
+    /// [`RateLimit`](crate::rate_limit::RateLimit) response: the inner
     /// service's body when the request was let through, or the refusal's
     /// (a problem document, a rendered page, or nothing for gRPC).
     ///

@@ -7,16 +7,13 @@ use std::task::{Context, Poll, ready};
 
 use auth_core::limits::ResponseHeaders;
 use auth_core::{BoxFuture, Decision, Rejection};
-use bytes::Bytes;
-use http::StatusCode;
 use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::ResponseBody;
-use crate::grpc;
-use crate::response::add_headers;
+use crate::response::{add_headers, refusal};
 
 type Check = BoxFuture<'static, (Result<Decision, Rejection>, Parts)>;
 
@@ -101,19 +98,4 @@ where
             }
         }
     }
-}
-
-/// The response refusing the request of `parts`: a gRPC status for gRPC,
-/// the rejection's own status, headers and body otherwise.
-fn refusal<B>(rejection: &Rejection, parts: &Parts) -> Response<ResponseBody<B>> {
-    if grpc::is_grpc(parts) {
-        return grpc::rejection_response(rejection);
-    }
-    let mut res = Response::new(ResponseBody::refusal(Bytes::copy_from_slice(
-        rejection.body(),
-    )));
-    *res.status_mut() =
-        StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    add_headers(res.headers_mut(), rejection.headers());
-    res
 }
