@@ -79,6 +79,10 @@ pub struct Quota {
     limit: u32,
     window: Duration,
     burst: u32,
+    /// A hash of the four above, for in-process tables.
+    fingerprint: u64,
+    /// The `RateLimit-Policy` item, made once.
+    policy: Arc<str>,
 }
 
 impl Quota {
@@ -119,13 +123,36 @@ impl Quota {
             limit,
             window,
             burst: limit,
-        })
+            fingerprint: 0,
+            policy: Arc::from(""),
+        }
+        .fingerprinted())
     }
 
     /// At most `burst` requests at once (at least 1).
     pub fn with_burst(mut self, burst: u32) -> Self {
         self.burst = burst.max(1);
+        self.fingerprinted()
+    }
+
+    fn fingerprinted(mut self) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (&*self.name, self.limit, self.window, self.burst).hash(&mut h);
+        self.fingerprint = h.finish();
+        self.policy = Arc::from(format!(
+            "\"{}\";q={};w={}",
+            self.name,
+            self.limit,
+            retry_after_secs(self.window)
+        ));
         self
+    }
+
+    /// A hash of the name, limit, window and burst (stable within a
+    /// process): in-process stores key their tables by it.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// The name.
@@ -155,12 +182,7 @@ impl Quota {
 
     /// The `RateLimit-Policy` item: `"name";q=<limit>;w=<window seconds>`.
     pub fn policy_field(&self) -> String {
-        format!(
-            "\"{}\";q={};w={}",
-            self.name,
-            self.limit,
-            retry_after_secs(self.window)
-        )
+        self.policy.to_string()
     }
 }
 

@@ -462,21 +462,53 @@ async fn the_memory_store_is_bounded_and_forgets_what_aged_out() {
     assert!(store.check_now(&quota("a", 2, 60), "p").unwrap().allowed);
 }
 
+#[test]
+fn a_full_table_still_answers_known_partitions_and_scans_at_most_once_per_interval() {
+    let store = MemoryRateLimits::new(2);
+    let q = quota("slow", 2, 3600);
+    assert!(store.check_now(&q, "a").unwrap().allowed);
+    assert!(store.check_now(&q, "b").unwrap().allowed);
+    for new in ["c", "d", "e"] {
+        assert_eq!(
+            store.check_now(&q, new).unwrap_err().kind(),
+            StoreErrorKind::Full
+        );
+    }
+    // Known partitions keep their cells: allowed once more, then refused
+    // by their own quota, never by the table.
+    let a = store.check_now(&q, "a").unwrap();
+    assert!(a.allowed && a.remaining == 0, "{a:?}");
+    assert!(!store.check_now(&q, "a").unwrap().allowed);
+    assert!(store.check_now(&q, "b").unwrap().allowed);
+    // Nothing could have aged out within an interval: no scan ran.
+    assert_eq!(store.sweeps(), 0);
+    assert_eq!(store.len(), 2);
+}
+
 #[tokio::test]
 async fn the_memory_store_sweeps_by_itself_once_per_window() {
     let store = MemoryRateLimits::new(1000);
-    let q = Quota::new("tiny", 1, Duration::from_millis(20)).unwrap();
+    let q = Quota::new("tiny", 1, Duration::from_millis(200)).unwrap();
     for i in 0..50 {
         store.check_now(&q, &i.to_string()).unwrap();
     }
     assert_eq!(store.sweeps(), 0);
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(store.len(), 50);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The clock is looked at on a table's calls 0, 64, 128...: call 64
+    // sweeps.
+    for _ in 50..64 {
+        store.check_now(&q, "late").unwrap();
+    }
+    assert_eq!(store.sweeps(), 0);
     store.check_now(&q, "late").unwrap();
     assert_eq!(store.sweeps(), 1);
     // Only the new partition is left.
     assert_eq!(store.len(), 1);
     // Not again within the window.
-    store.check_now(&q, "later").unwrap();
+    for _ in 0..64 {
+        store.check_now(&q, "later").unwrap();
+    }
     assert_eq!(store.sweeps(), 1);
 }
 

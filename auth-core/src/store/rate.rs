@@ -2,15 +2,18 @@
 //! governor.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
+use governor::nanos::Nanos;
+use governor::state::keyed::ShrinkableKeyedStateStore;
+use governor::state::{InMemoryState, StateStore};
 
 use crate::authenticate::BoxFuture;
 use crate::error::StoreError;
@@ -46,7 +49,7 @@ pub struct RateDecision {
 ///
 /// State for a partition may be forgotten once `tat <= now` (it is then
 /// the same as a fresh one), so memory follows the partitions seen within
-/// the last window. Partitions are names given by the caller (the
+/// about the last window. Partitions are names given by the caller (the
 /// [`RateLimiter`](crate::rate_limit::RateLimiter) passes its partition
 /// key, never a credential); a store keeps them only as fixed-size hashes.
 pub trait RateLimitStore: Send + Sync + 'static {
@@ -58,30 +61,129 @@ pub trait RateLimitStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<RateDecision, StoreError>>;
 }
 
-type Cells = governor::RateLimiter<
-    u128,
-    DefaultKeyedStateStore<u128>,
-    DefaultClock,
-    StateInformationMiddleware,
->;
+/// A quota's cells, kept where both governor and this store can reach
+/// them: governor updates them; the store asks whether a partition is
+/// known, counts them and drops the ones whole again.
+#[derive(Clone, Default)]
+struct Cells(Arc<DashMap<u64, InMemoryState, Prehashed>>);
+
+/// The hasher of maps whose keys are already keyed hashes: the key as it
+/// is.
+#[derive(Clone, Copy, Default)]
+struct Prehashed;
+
+impl BuildHasher for Prehashed {
+    type Hasher = PrehashedHasher;
+
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+#[derive(Default)]
+struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by the keys here (u64); a fold keeps it correct anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl StateStore for Cells {
+    type Key = u64;
+
+    fn measure_and_replace<T, F, E>(&self, key: &u64, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<u64> for Cells {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.0.retain_recent(drop_below);
+    }
+
+    fn shrink_to_fit(&self) {
+        self.0.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// How often (in calls) a table looks at the clock to see whether its
+/// window has passed since its last sweep.
+const SWEEP_CHECK_EVERY: u64 = 64;
+
+type Limiter = governor::RateLimiter<u64, Cells, DefaultClock, StateInformationMiddleware>;
 
 struct Table {
+    /// Counts calls, so that the clock is read for a sweep only every
+    /// [`SWEEP_CHECK_EVERY`] of them.
+    calls: AtomicU64,
     cells: Cells,
+    limiter: Limiter,
     /// Emission interval and burst, for `reset`.
     interval: Duration,
     burst: u32,
+    window: Duration,
+    /// When cells whole again were last dropped.
+    last_sweep: Mutex<Instant>,
+}
+
+impl Table {
+    /// Drops the cells that are whole again (governor keeps a cell one
+    /// interval past that), and gives memory back when most of the table
+    /// went; `true` if it ran (at most once per `every`, one caller).
+    fn sweep(&self, every: Duration) -> bool {
+        let Ok(mut last) = self.last_sweep.try_lock() else {
+            return false;
+        };
+        if last.elapsed() < every {
+            return false;
+        }
+        *last = Instant::now();
+        drop(last);
+        let before = self.cells.0.len();
+        self.limiter.retain_recent();
+        if self.cells.0.len() < before / 2 {
+            self.limiter.shrink_to_fit();
+        }
+        true
+    }
 }
 
 /// Rate-limit state in this process: one governor keyed limiter per
 /// quota, keyed by a 128-bit keyed hash of the partition.
 ///
-/// Memory is bounded: when a quota's table reaches `max_partitions`,
-/// partitions whose cells are whole again are dropped (governor's
-/// `retain_recent`); if it is still full, new partitions are refused with
-/// a [`StoreErrorKind::Full`](crate::StoreErrorKind::Full) error (a `503`
-/// with `Retry-After`) until space comes back, rather than letting the
-/// table grow. Cells are swept as well at most once per window, so a burst
-/// of partitions is forgotten once it has aged out.
+/// Memory is bounded: a quota's table holds at most `max_partitions`
+/// partitions. A partition already held is always answered from its cell.
+/// A new one finding the table full is refused with a
+/// [`StoreErrorKind::Full`](crate::StoreErrorKind::Full) error (a `503`
+/// with `Retry-After`) until cells age out, rather than letting the table
+/// grow; the cells that are whole again are dropped then, at most once per
+/// interval, so a full table costs no scan per request. Each table is also
+/// swept once per window by whichever request comes, so a burst of
+/// partitions is forgotten once it has aged out (governor keeps a cell one
+/// interval past the moment it is whole again).
 ///
 /// ```
 /// use std::time::Duration;
@@ -101,11 +203,10 @@ struct Table {
 /// # });
 /// ```
 pub struct MemoryRateLimits {
-    tables: RwLock<HashMap<Quota, Arc<Table>>>,
+    /// By the quota's fingerprint.
+    tables: RwLock<HashMap<u64, Table, Prehashed>>,
     hasher: std::collections::hash_map::RandomState,
-    hasher2: std::collections::hash_map::RandomState,
     max_partitions: usize,
-    last_sweep: Mutex<Instant>,
     sweeps: AtomicU64,
 }
 
@@ -122,18 +223,16 @@ impl MemoryRateLimits {
     /// A store keeping at most `max_partitions` partitions per quota.
     pub fn new(max_partitions: usize) -> Self {
         Self {
-            tables: RwLock::new(HashMap::new()),
+            tables: RwLock::new(HashMap::default()),
             hasher: Default::default(),
-            hasher2: Default::default(),
             max_partitions: max_partitions.max(1),
-            last_sweep: Mutex::new(Instant::now()),
             sweeps: AtomicU64::new(0),
         }
     }
 
     /// Partitions held now, over every quota.
     pub fn len(&self) -> usize {
-        self.read().values().map(|t| t.cells.len()).sum()
+        self.read().values().map(|t| t.cells.0.len()).sum()
     }
 
     /// Whether no partition is held.
@@ -141,85 +240,88 @@ impl MemoryRateLimits {
         self.len() == 0
     }
 
-    /// Drops every partition whose cell is whole again, and gives the
-    /// memory back. Runs by itself at most once per window (the shortest
-    /// of the quotas'), and whenever a table is full.
+    /// Drops every partition whose cell is whole again, in every quota's
+    /// table, now.
     pub fn sweep(&self) {
-        let tables: Vec<Arc<Table>> = self.read().values().cloned().collect();
-        for t in tables {
-            t.cells.retain_recent();
-            t.cells.shrink_to_fit();
+        for t in self.read().values() {
+            if t.sweep(Duration::ZERO) {
+                self.sweeps.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        self.sweeps.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Quota, Arc<Table>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Table, Prehashed>> {
         // Each change is one insert: a poisoned lock holds a whole map.
         self.tables.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn table(&self, quota: &Quota) -> Arc<Table> {
-        if let Some(t) = self.read().get(quota) {
-            return t.clone();
+    /// The read guard of the tables, with `quota`'s in it.
+    fn tables_with(
+        &self,
+        quota: &Quota,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Table, Prehashed>> {
+        let tables = self.read();
+        if tables.contains_key(&quota.fingerprint()) {
+            return tables;
         }
+        drop(tables);
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
-        tables
-            .entry(quota.clone())
-            .or_insert_with(|| {
-                let interval = quota.interval();
-                let burst = NonZeroU32::new(quota.burst()).unwrap_or(NonZeroU32::MIN);
-                // `Quota` has checked the interval is not zero.
-                let gq = governor::Quota::with_period(interval)
-                    .unwrap_or_else(|| governor::Quota::per_second(NonZeroU32::MIN))
-                    .allow_burst(burst);
-                Arc::new(Table {
-                    cells: governor::RateLimiter::dashmap(gq).with_middleware(),
-                    interval,
-                    burst: burst.get(),
-                })
-            })
-            .clone()
+        tables.entry(quota.fingerprint()).or_insert_with(|| {
+            let interval = quota.interval();
+            let burst = NonZeroU32::new(quota.burst()).unwrap_or(NonZeroU32::MIN);
+            // `Quota` has checked the interval is not zero.
+            let gq = governor::Quota::with_period(interval)
+                .unwrap_or_else(|| governor::Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(burst);
+            let cells = Cells::default();
+            let limiter: Limiter =
+                governor::RateLimiter::new(gq, cells.clone(), DefaultClock::default());
+            Table {
+                calls: AtomicU64::new(0),
+                cells,
+                limiter,
+                interval,
+                burst: burst.get(),
+                window: quota.window(),
+                last_sweep: Mutex::new(Instant::now()),
+            }
+        });
+        drop(tables);
+        self.read()
     }
 
-    fn key(&self, quota: &Quota, partition: &str) -> u128 {
-        let one = |h: &std::collections::hash_map::RandomState| {
-            let mut h = h.build_hasher();
-            quota.name().hash(&mut h);
-            partition.hash(&mut h);
-            h.finish()
-        };
-        (u128::from(one(&self.hasher)) << 64) | u128::from(one(&self.hasher2))
-    }
-
-    /// Sweeps when the shortest window has passed since the last sweep; only
-    /// one caller does it.
-    fn maybe_sweep(&self, window: Duration) {
-        let Ok(mut last) = self.last_sweep.try_lock() else {
-            return;
-        };
-        if last.elapsed() >= window {
-            *last = Instant::now();
-            drop(last);
-            self.sweep();
-        }
+    /// The partition's key: a 64-bit SipHash with this process's random
+    /// keys. Two partitions of one quota share a cell only if their keys
+    /// collide: about one chance in 2^24 for a million partitions at once,
+    /// and nobody outside can aim for it.
+    fn key(&self, partition: &str) -> u64 {
+        self.hasher.hash_one(partition)
     }
 
     /// [`RateLimitStore::check`], answered at once.
     pub fn check_now(&self, quota: &Quota, partition: &str) -> Result<RateDecision, StoreError> {
-        let table = self.table(quota);
-        let key = self.key(quota, partition);
-        self.maybe_sweep(quota.window());
-        if table.cells.len() >= self.max_partitions {
-            table.cells.retain_recent();
-            if table.cells.len() >= self.max_partitions {
-                // Known partitions keep their cells; only new ones wait.
-                // (`len` may be an estimate: a partition seen before is
-                // still answered from its cell below if it is there.)
+        let key = self.key(partition);
+        let tables = self.tables_with(quota);
+        let Some(table) = tables.get(&quota.fingerprint()) else {
+            return Err(StoreError::new("rate-limit table", None));
+        };
+        if table.calls.fetch_add(1, Ordering::Relaxed) % SWEEP_CHECK_EVERY == 0
+            && table.sweep(table.window)
+        {
+            self.sweeps.fetch_add(1, Ordering::Relaxed);
+        }
+        // Only a new partition can find the table full; one already held
+        // is answered from its cell.
+        if !table.cells.0.contains_key(&key) && table.cells.0.len() >= self.max_partitions {
+            if table.sweep(table.interval) {
+                self.sweeps.fetch_add(1, Ordering::Relaxed);
+            }
+            if table.cells.0.len() >= self.max_partitions {
                 return Err(StoreError::full("rate-limit partitions"));
             }
         }
-        let clock = table.cells.clock();
-        match table.cells.check_key(&key) {
+        let clock = table.limiter.clock();
+        match table.limiter.check_key(&key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let used = table.burst.saturating_sub(remaining);
@@ -235,8 +337,9 @@ impl MemoryRateLimits {
                 Ok(RateDecision {
                     allowed: false,
                     remaining: 0,
-                    reset: retry_after
-                        .saturating_add(table.interval.saturating_mul(table.burst - 1)),
+                    reset: retry_after.saturating_add(
+                        table.interval.saturating_mul(table.burst.saturating_sub(1)),
+                    ),
                     retry_after,
                 })
             }
