@@ -67,4 +67,3 @@ pub(crate) fn start(framework: &str, state: &Path, extra: &[&str]) -> Demo {
         https: v["https"].as_str().unwrap().to_owned(),
     }
 }
-pub(crate) mod redis;
