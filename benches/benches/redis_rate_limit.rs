@@ -8,7 +8,12 @@
 //! (`cargo test --benches`) it runs a few hundred checks per round, to keep
 //! it working.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // a bench: a panic is a failed run
 
 #[path = "../../auth-core/tests/support/redis_server.rs"]
 mod redis_server;
