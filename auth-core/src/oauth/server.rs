@@ -162,6 +162,7 @@ pub struct AuthorizationServerBuilder {
     revocations: Option<Arc<dyn RevocationStore>>,
     grants: Option<Arc<dyn GrantStore>>,
     users: Option<BasicAuthenticator>,
+    csrf_key: Option<crate::Secret>,
 }
 
 impl std::fmt::Debug for AuthorizationServerBuilder {
@@ -240,6 +241,30 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// The key of the login page's CSRF check (at least 32 bytes; random
+    /// per server by default). Give every process of one service the same
+    /// key, so that a login page served by one can be posted to another.
+    ///
+    /// ```
+    /// use auth_core::oauth::client::ClientRegistry;
+    /// use auth_core::oauth::server::AuthorizationServer;
+    /// use auth_core::Secret;
+    ///
+    /// let registry = || ClientRegistry::builder().build().unwrap();
+    /// let server = |key: &[u8]| {
+    ///     AuthorizationServer::builder("https://as.example", registry())
+    ///         .audience("api")
+    ///         .csrf_key(Secret::new(key.to_vec()))
+    ///         .build()
+    /// };
+    /// assert!(server(&[7; 32]).is_ok());
+    /// assert!(server(&[7; 31]).is_err());
+    /// ```
+    pub fn csrf_key(mut self, key: crate::Secret) -> Self {
+        self.csrf_key = Some(key);
+        self
+    }
+
     /// The resource owners who may log in at `/authorize`: their names,
     /// password hashes and scopes, checked with everything the Basic
     /// authenticator does (lockout, bounded hashing, a dummy hash for
@@ -273,11 +298,20 @@ impl AuthorizationServerBuilder {
         if self.extra_keys.iter().any(|k| k.common.key_id.is_none()) {
             return Err(ConfigError::invalid("a published key needs a kid"));
         }
-        let mut csrf_key = [0u8; 32];
-        {
-            use rand::RngCore as _;
-            rand::rngs::OsRng.fill_bytes(&mut csrf_key);
-        }
+        let csrf = match &self.csrf_key {
+            Some(key) if key.expose().len() < 32 => {
+                return Err(ConfigError::invalid(
+                    "the CSRF key must be at least 32 bytes",
+                ));
+            }
+            Some(key) => crate::mac::keyed(key.expose()),
+            None => {
+                use rand::RngCore as _;
+                let mut random = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut random);
+                crate::mac::keyed(&random)
+            }
+        };
         let keep = self.access_ttl + Duration::from_secs(REVOCATION_SLACK);
         let mut audiences = self.audiences;
         audiences.push(audience.clone());
@@ -306,7 +340,7 @@ impl AuthorizationServerBuilder {
                     .grants
                     .unwrap_or_else(|| Arc::new(MemoryGrants::new(100_000))),
                 users: self.users,
-                csrf: crate::mac::keyed(&csrf_key),
+                csrf,
             }),
         })
     }
@@ -436,6 +470,7 @@ impl AuthorizationServer {
             revocations: None,
             grants: None,
             users: None,
+            csrf_key: None,
         }
     }
 

@@ -395,6 +395,7 @@ fn authorization_server(
         // the demo's users, who sign their own test tokens with it.
         .publish_key(state.rs256_jwk.clone())
         .users(users)
+        .csrf_key(state.csrf_key.clone())
         .revocations(revocations)
         .build()
         .map_err(DemoError::config)

@@ -198,6 +198,9 @@ pub(crate) struct ServerState {
     pub(crate) rs256_jwk: jsonwebtoken::jwk::Jwk,
     /// The internal issuer's HMAC secret.
     pub(crate) internal_secret: auth_core::Secret,
+    /// The login page's CSRF key: the same for every process on this state
+    /// directory, so a page one serves can be posted to another.
+    pub(crate) csrf_key: auth_core::Secret,
     pub(crate) users: Vec<BasicUser>,
     pub(crate) credentials: Credentials,
     pub(crate) server_cert: PathBuf,
@@ -254,6 +257,15 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
     let pepper_text =
         std::fs::read_to_string(&pepper_path).map_err(|e| DemoError::io(&pepper_path, e))?;
     let pepper = Pepper::from_base64url(&pepper_text).map_err(DemoError::config)?;
+    // Derived from the pepper (a random server secret) under a label of its
+    // own, rather than kept in one more file.
+    let csrf_key = {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"auth-demo oauth csrf key\0");
+        h.update(pepper_text.trim().as_bytes());
+        auth_core::Secret::new(h.finalize().to_vec())
+    };
     let store = FileKeyStore::open(server_dir.join("api-keys.json")).map_err(DemoError::config)?;
     let keys = ApiKeys::new(store, pepper);
     let users_path = server_dir.join("basic-users.json");
@@ -338,6 +350,7 @@ pub(crate) async fn open(dir: &Path, issuer: &str) -> Result<ServerState, DemoEr
         keys,
         rs256_jwk,
         internal_secret,
+        csrf_key,
         users,
         credentials,
         server_cert: dir.join("server.pem"),

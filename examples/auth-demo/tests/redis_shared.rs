@@ -85,16 +85,57 @@ async fn post_form(http: &reqwest::Client, url: &str, auth: &str, form: &str) ->
     (res.status().as_u16(), res.json().await.unwrap_or_default())
 }
 
-/// A refresh token of a new family for alice, from the code grant at `demo`.
-async fn refresh_family(http: &reqwest::Client, demo: &Demo, creds: &Credentials) -> String {
+/// A PKCE verifier and the `/oauth/authorize` query of the confidential
+/// client with its challenge.
+fn authorize_query(creds: &Credentials) -> (String, String) {
     let web = &creds.oauth_clients["confidential"];
-    let alice = basic("alice", creds.password("alice"));
     let verifier = auth_core::oauth::pkce::new_verifier();
     let query = format!(
         "response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcb&scope=reports:read&state=st&code_challenge={}&code_challenge_method=S256",
         web.client_id,
         auth_core::oauth::pkce::s256_challenge(&verifier)
     );
+    (verifier, query)
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The hidden inputs of the login page's form, as `(name, value)`.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|rest| {
+            let attr = |name: &str| {
+                let start = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                let len = rest[start..].find('"').unwrap();
+                rest[start..start + len]
+                    .replace("&quot;", "\"")
+                    .replace("&#x27;", "'")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            };
+            (attr("name"), attr("value"))
+        })
+        .collect()
+}
+
+/// A refresh token of a new family for alice, from the code grant at `demo`.
+async fn refresh_family(http: &reqwest::Client, demo: &Demo, creds: &Credentials) -> String {
+    let web = &creds.oauth_clients["confidential"];
+    let alice = basic("alice", creds.password("alice"));
+    let (verifier, query) = authorize_query(creds);
     let r = http
         .get(format!("{}/oauth/authorize?{query}", tls(demo)))
         .header("authorization", &alice)
@@ -287,6 +328,51 @@ async fn two_processes_on_one_redis_act_as_one_service() {
     assert_eq!(
         (status, refused["error"].as_str()),
         (400, Some("invalid_grant"))
+    );
+
+    // A browser's login page served by one process is posted to the other
+    // (behind a load balancer): both check the CSRF field with one key.
+    let (_, query) = authorize_query(&creds);
+    let page = http
+        .get(format!("{}/oauth/authorize?{query}", plain(&a)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("oauth_csrf="), "{cookie}");
+    let mut form: Vec<(String, String)> = hidden_inputs(&page.text().await.unwrap());
+    assert!(form.iter().any(|(n, _)| n == "csrf"), "{form:?}");
+    form.extend([
+        ("username".to_owned(), "alice".to_owned()),
+        ("password".to_owned(), creds.password("alice").to_owned()),
+        ("decision".to_owned(), "allow".to_owned()),
+    ]);
+    let body = form
+        .iter()
+        .map(|(n, v)| format!("{}={}", form_encode(n), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let posted = http
+        .post(format!("{}/oauth/authorize", plain(&b)))
+        .header("cookie", &cookie)
+        .header("origin", plain(&b))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 303, "{:?}", posted.text().await);
+    let location = posted.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:9999/cb?code="),
+        "{location}"
     );
 
     // Redis goes away: whatever needs it gets 503 with Retry-After; no
