@@ -254,3 +254,8 @@ pub fn python_with(modules: &[&str]) -> Option<std::path::PathBuf> {
     }
     found
 }
+
+/// The Rust examples of the root README, compiled as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
