@@ -680,3 +680,32 @@ mod failed_attempts {
         assert!(refused.header_values("retry-after").next().is_some());
     }
 }
+
+#[test]
+fn debug_output_names_the_quotas_and_never_a_partition() {
+    let builder = RateLimiter::builder()
+        .default_quota(quota("api", 3, 60))
+        .role_quota("api_key:main", quota("main", 4, 60))
+        .dry_run(true);
+    let shown = format!("{builder:?}");
+    assert!(
+        shown.starts_with("RateLimiterBuilder")
+            && shown.contains("\"main\"")
+            && shown.contains("dry_run: true"),
+        "{shown}"
+    );
+    let limiter = builder.build();
+    let shown = format!("{limiter:?}");
+    assert!(
+        shown.starts_with("RateLimiter {")
+            && shown.contains("\"api\"")
+            && shown.contains("api_key:main"),
+        "{shown}"
+    );
+    let failed = FailedAttempts::new(7, Duration::from_secs(60));
+    let shown = format!("{failed:?}");
+    assert!(
+        shown.starts_with("FailedAttempts") && shown.contains("max: 7"),
+        "{shown}"
+    );
+}
