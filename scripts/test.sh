@@ -33,13 +33,15 @@ fi
 
 # Clients nobody here wrote: PyJWT mints tokens, grpcio (with grpcio-tools
 # for the stubs) calls the gRPC example, Authlib runs the OAuth grants and
-# Selenium drives Chromium on the login page.
-if ! .venv/bin/python -c 'import jwt, cryptography, grpc, grpc_tools, authlib, requests, selenium' >/dev/null 2>&1; then
-  echo "scripts/test.sh: installing PyJWT, grpcio, Authlib and Selenium into .venv" >&2
+# Selenium drives Chromium on the login page; Schemathesis fuzzes the demo
+# from its OpenAPI document.
+if ! .venv/bin/python -c 'import jwt, cryptography, grpc, grpc_tools, authlib, requests, selenium, schemathesis' >/dev/null 2>&1; then
+  echo "scripts/test.sh: installing PyJWT, grpcio, Authlib, Selenium and Schemathesis into .venv" >&2
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check \
     'pyjwt[crypto]>=2.8,<3' 'grpcio>=1.60,<2' 'grpcio-tools>=1.60,<2' \
-    'authlib>=1.3,<2' 'requests>=2.31,<3' 'selenium>=4.15,<5'
+    'authlib>=1.3,<2' 'requests>=2.31,<3' 'selenium>=4.15,<5' \
+    'schemathesis>=4.30,<5'
 fi
 
 cargo test --workspace --locked

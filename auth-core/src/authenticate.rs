@@ -198,6 +198,13 @@ pub trait Authenticator: Send + Sync + 'static {
     /// authentication scheme (a TLS client certificate) offers none.
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>);
 
+    /// The OpenAPI security schemes a credential of this method is
+    /// presented with (feature `openapi`); none by default.
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        crate::openapi::Security::none()
+    }
+
     /// Authenticates if this authenticator recognises the request, in one
     /// pass; `None` if it does not. Composites override it to look at each
     /// member once.
@@ -229,6 +236,10 @@ macro_rules! forward_authenticator {
             }
             fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
                 (**self).challenges(head, out)
+            }
+            #[cfg(feature = "openapi")]
+            fn openapi_security(&self) -> crate::openapi::Security {
+                (**self).openapi_security()
             }
             fn try_authenticate<'a>(
                 &'a self,
@@ -330,6 +341,16 @@ impl Authenticator for AnyOf {
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
         self.members.challenges(head, out);
     }
+
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        self.members
+            .0
+            .iter()
+            .fold(crate::openapi::Security::none(), |any, m| {
+                any.or(m.openapi_security())
+            })
+    }
 }
 
 /// All of several methods at once (e.g. a client certificate and a token
@@ -388,6 +409,16 @@ impl Authenticator for AllOf {
 
     fn challenges(&self, head: &dyn RequestHead, out: &mut Vec<Challenge>) {
         self.members.challenges(head, out);
+    }
+
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        self.members
+            .0
+            .iter()
+            .fold(crate::openapi::Security::none(), |all, m| {
+                all.and(m.openapi_security())
+            })
     }
 }
 

@@ -315,6 +315,19 @@ impl Guard {
         self.derive(|g| g.policy = Some(policy))
     }
 
+    /// The OpenAPI security of this guard's routes (feature `openapi`):
+    /// the schemes its methods accept, as alternatives, and an empty
+    /// requirement too when anonymous callers are let in.
+    #[cfg(feature = "openapi")]
+    pub fn openapi_security(&self) -> crate::openapi::Security {
+        let security = self.inner.shared.authenticator.openapi_security();
+        if self.inner.anonymous {
+            security.or_anonymous()
+        } else {
+            security
+        }
+    }
+
     /// The same guard with one more limit, run after the policy.
     pub fn with_limit(&self, limit: impl Limit) -> Self {
         self.derive(|g| g.limits.push(Arc::new(limit)))

@@ -432,6 +432,10 @@ impl Introspection {
 }
 
 impl Authenticator for Introspection {
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        crate::openapi::Security::scheme("bearer", crate::openapi::bearer(None))
+    }
     fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
         req.credential().bearer().map(|_| Specificity::Any)
     }

@@ -9,6 +9,8 @@ pub mod error;
 pub mod guard;
 pub mod identity;
 pub mod limits;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod policy;
 pub mod rate_limit;
 pub mod rejection;

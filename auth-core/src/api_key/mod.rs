@@ -491,6 +491,12 @@ fn identity_of(record: &KeyRecord) -> Identity {
 }
 
 impl Authenticator for ApiKeyAuthenticator {
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        use crate::openapi::{Security, api_key_header, bearer};
+        Security::scheme("api_key", api_key_header("X-API-Key"))
+            .or(Security::scheme("bearer", bearer(None)))
+    }
     fn credential_headers(&self, out: &mut Vec<&'static str>) {
         out.push(API_KEY_HEADER_LOWER);
     }

@@ -621,6 +621,10 @@ fn wrong_credentials(reason: &'static str) -> AuthError {
 }
 
 impl Authenticator for BasicAuthenticator {
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        crate::openapi::Security::scheme("basic", crate::openapi::basic())
+    }
     fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
         let basic = req.credential().authorization()?.is("basic");
         basic.then_some(Specificity::Exact)

@@ -82,6 +82,10 @@ pub use keys::JwtKey;
 pub use verify::JwtAuthenticator;
 
 impl Authenticator for JwtAuthenticator {
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        crate::openapi::Security::scheme("bearer_jwt", crate::openapi::bearer(Some("JWT")))
+    }
     fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
         let token = req.credential().bearer()?;
         validate::is_jwt_shaped(token.expose()).then_some(Specificity::Shape)

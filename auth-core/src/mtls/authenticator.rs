@@ -311,6 +311,10 @@ fn refuse(kind: AuthErrorKind, reason: &'static str, detail: &'static str) -> Au
 }
 
 impl Authenticator for MtlsAuthenticator {
+    #[cfg(feature = "openapi")]
+    fn openapi_security(&self) -> crate::openapi::Security {
+        crate::openapi::Security::scheme("mutual_tls", crate::openapi::mutual_tls())
+    }
     fn recognise(&self, req: &AuthRequest<'_>) -> Option<Specificity> {
         match self.mode {
             MtlsMode::Strict => Some(Specificity::Exact),

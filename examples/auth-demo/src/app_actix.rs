@@ -37,6 +37,14 @@ fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
     if let Some(meta) = shared.resource.clone() {
         auth_actix::oauth::resource_metadata(meta)(cfg);
     }
+    let doc = shared.openapi.clone();
+    cfg.route(
+        "/openapi.json",
+        web::get().to(move || {
+            let doc = doc.clone();
+            async move { json(StatusCode::OK, "application/json", doc.to_vec()) }
+        }),
+    );
     let guard = &shared.guard;
     let any = || RequireAuth::new(guard.clone());
     let scope = |s: &str| RequireAuth::new(guard.clone()).policy(Policy::scope(s));

@@ -41,6 +41,13 @@ pub(crate) fn router(shared: &Shared) -> Router {
             "/healthz",
             get(|| async { json(StatusCode::OK, "application/json", HEALTHZ_BODY.to_vec()) }),
         )
+        .route("/openapi.json", {
+            let doc = shared.openapi.clone();
+            get(move || {
+                let doc = doc.clone();
+                async move { json(StatusCode::OK, "application/json", doc.to_vec()) }
+            })
+        })
         .route("/v1/whoami", get(whoami).route_layer(any()))
         .route(
             "/v1/reports",

@@ -8,6 +8,7 @@
 mod app_actix;
 mod app_axum;
 pub mod log;
+mod openapi;
 mod pki;
 mod state;
 mod stores;
@@ -206,6 +207,8 @@ pub(crate) struct Shared {
     /// RFC 9728 metadata of the resource routes (none when the issuer is
     /// not a URL it accepts).
     pub(crate) resource: Option<ProtectedResource>,
+    /// The OpenAPI document (`/openapi.json`), as served.
+    pub(crate) openapi: Arc<[u8]>,
 }
 
 /// The JSON of a `200` answer from `/v1/*`.
@@ -573,10 +576,15 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     let shared = Shared {
         guard,
         limited_guard,
+        openapi: Arc::from(Vec::new()),
         service_guard,
         partner_guard,
         oauth,
         resource,
+    };
+    let shared = Shared {
+        openapi: Arc::from(openapi::document(&shared, &state.credentials.issuer)),
+        ..shared
     };
 
     let (stop, thread) = match config.framework {
