@@ -384,4 +384,29 @@ mod tests {
         assert_ne!(bytes(&[1, 2]), bytes(&[2, 1]));
         assert_ne!(bytes(&[0xff, 0xff]), bytes(&[0xff, 0x00]));
     }
+
+    #[test]
+    fn a_sweep_that_empties_most_of_a_table_gives_its_memory_back() {
+        let store = MemoryRateLimits::new(10_000);
+        let quota =
+            Quota::new("t", 1, Duration::from_millis(10)).unwrap_or_else(|_| unreachable!());
+        for i in 0..2_000 {
+            assert!(store.check_now(&quota, &i.to_string()).is_ok());
+        }
+        let tables = store.read();
+        let table = tables
+            .get(&quota.fingerprint())
+            .unwrap_or_else(|| unreachable!());
+        // governor sees the same cells as the store.
+        assert_eq!(table.limiter.len(), 2_000);
+        assert!(!table.limiter.is_empty());
+        let before = table.cells.0.capacity();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(table.sweep(Duration::ZERO));
+        assert!(table.limiter.is_empty());
+        assert_eq!(table.limiter.len(), 0);
+        assert!(table.cells.0.capacity() < before, "{before}");
+        // Within `every` of the last sweep, no other.
+        assert!(!table.sweep(Duration::from_secs(3600)));
+    }
 }
