@@ -94,13 +94,18 @@ fn private_key(path: &Path, text: &str, rsa_alg: Algorithm) -> CliResult<Private
             "not a PEM private key (PKCS#8 EC P-256/P-384, RSA or Ed25519)",
         ));
     };
-    let jwk = Jwk::from_encoding_key(&key, alg)
-        .map_err(|e| not_a_key(path, &format!("cannot read the public key: {e}")))?;
-    Ok(PrivateKey {
-        key,
-        alg,
-        jwk: finish_jwk(jwk, alg)?,
-    })
+    // The public half through rcgen where it reads the key (jsonwebtoken
+    // takes only the 48-byte PKCS#8 v1 form of an Ed25519 key), else
+    // through jsonwebtoken (PKCS#1 RSA keys).
+    let jwk = match rcgen::KeyPair::from_pem(text) {
+        Ok(pair) => public_jwk(path, &pair.public_key_pem(), alg)?,
+        Err(_) => {
+            let jwk = Jwk::from_encoding_key(&key, alg)
+                .map_err(|e| not_a_key(path, &format!("cannot read the public key: {e}")))?;
+            finish_jwk(jwk, alg)?
+        }
+    };
+    Ok(PrivateKey { key, alg, jwk })
 }
 
 /// A public key (`PUBLIC KEY`, `RSA PUBLIC KEY`) or a certificate's.
