@@ -20,11 +20,14 @@ pub(crate) fn read_hidden(
     let mut silent = original.clone();
     silent.local_modes.remove(LocalModes::ECHO);
     silent.local_modes.insert(LocalModes::ECHONL);
-    write!(stderr, "{prompt}")?;
-    stderr.flush()?;
+    // The echo goes off before the prompt shows (as getpass does): what is
+    // typed once the prompt is there is never shown, and anything typed
+    // ahead of it is discarded.
     tcsetattr(&stdin, OptionalActions::Flush, &silent)?;
     let mut line = String::new();
-    let read = input.read_line(&mut line);
+    let read = write!(stderr, "{prompt}")
+        .and_then(|()| stderr.flush())
+        .and_then(|()| input.read_line(&mut line));
     let restored = tcsetattr(&stdin, OptionalActions::Now, &original);
     read?;
     restored?;
