@@ -133,10 +133,11 @@ pub(crate) fn new(args: &KeyNewArgs, console: &mut Console<'_>) -> CliResult {
             .ok_or_else(|| CliError::usage("--expires-in is too long"))?;
         new = new.expires_at(at);
     }
-    let (key, record) = runtime()?
+    let rt = runtime()?;
+    let (key, record) = rt
         .block_on(store.keys.issue(new))
         .map_err(|e| store_error(&e))?;
-    writeln!(console.stdout, "{}", key.expose()).map_err(io_out)?;
+    print_once(&rt, &store, &key, &record, console)?;
     let _ = writeln!(
         console.stderr,
         "issued key {} for {} ({}) into {}\n\
@@ -164,7 +165,7 @@ pub(crate) fn rotate(args: &KeyRotateArgs, console: &mut Console<'_>) -> CliResu
         .block_on(store.keys.rotate(&id, args.grace))
         .map_err(|e| store_error(&e))?
         .ok_or_else(|| no_such_key(&id, &store))?;
-    writeln!(console.stdout, "{}", key.expose()).map_err(io_out)?;
+    print_once(&rt, &store, &key, &record, console)?;
     let _ = writeln!(
         console.stderr,
         "rotated key {id}: new key {} ({}); the old key keeps working for {} s.\n\
@@ -301,6 +302,33 @@ pub(crate) fn pepper(args: &KeyPepperArgs, console: &mut Console<'_>) -> CliResu
         path.display()
     );
     Ok(())
+}
+
+/// Prints a new key, its only showing. If it cannot be printed, nobody
+/// has it: it is revoked rather than left working unseen.
+fn print_once(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    key: &auth_core::api_key::ApiKey,
+    record: &KeyRecord,
+    console: &mut Console<'_>,
+) -> CliResult {
+    let printed =
+        writeln!(console.stdout, "{}", key.expose()).and_then(|()| console.stdout.flush());
+    let Err(e) = printed else {
+        return Ok(());
+    };
+    let undone = rt.block_on(store.keys.revoke(&record.id));
+    Err(CliError::failed(match undone {
+        Ok(_) => format!(
+            "cannot print the new key ({e}); key {} was revoked, since nobody has it",
+            record.id
+        ),
+        Err(r) => format!(
+            "cannot print the new key ({e}), and revoking it failed ({r}): revoke key {} yourself",
+            record.id
+        ),
+    }))
 }
 
 fn find(rt: &tokio::runtime::Runtime, store: &Store, id: &str) -> CliResult<KeyRecord> {

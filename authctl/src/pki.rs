@@ -92,6 +92,8 @@ struct Ca {
     issuer: Issuer<'static, KeyPair>,
     /// The CA certificate's subject key identifier, for CRLs.
     key_id: Option<Vec<u8>>,
+    /// When the CA certificate expires: no certificate it issues outlives it.
+    not_after: OffsetDateTime,
 }
 
 impl Ca {
@@ -141,6 +143,8 @@ impl Ca {
             )));
         }
         let key_id = subject_key_id(&cert);
+        let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), key)
             .map_err(rcgen_err(&cert_path.display().to_string()))?;
         Ok(Self {
@@ -148,6 +152,7 @@ impl Ca {
             cert_der,
             issuer,
             key_id,
+            not_after,
         })
     }
 
@@ -220,8 +225,15 @@ pub(crate) fn client(args: &PkiClientArgs, console: &mut Console<'_>) -> CliResu
     let serial = random_serial();
     params.serial_number = Some(serial.clone());
     let now = now();
+    if ca.not_after <= now {
+        return Err(CliError::failed(format!(
+            "{}: the CA certificate expired at {}",
+            ca.cert_path.display(),
+            rfc3339(ca.not_after)
+        )));
+    }
     params.not_before = now - BACKDATE;
-    params.not_after = now + time::Duration::days(i64::from(args.days));
+    params.not_after = (now + time::Duration::days(i64::from(args.days))).min(ca.not_after);
     let cert = params
         .signed_by(&key, &ca.issuer)
         .map_err(rcgen_err("certificate"))?;
@@ -239,9 +251,9 @@ pub(crate) fn client(args: &PkiClientArgs, console: &mut Console<'_>) -> CliResu
     writeln!(console.stdout, "{out:#}").map_err(io_out)?;
     let _ = writeln!(
         console.stderr,
-        "issued a client certificate for {} (serial {serial_hex}, {} days), signed by {}; its key {} is mode 0600",
+        "issued a client certificate for {} (serial {serial_hex}, valid until {}), signed by {}; its key {} is mode 0600",
         args.spiffe,
-        args.days,
+        rfc3339(params.not_after),
         ca.cert_path.display(),
         key_path.display()
     );

@@ -369,6 +369,29 @@ async fn keys_in_standalone_files_are_printed_once_and_never_listed() {
     );
     assert_eq!(statuses.len(), 3);
 
+    // A new key that cannot be printed is revoked: nobody has it.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let lost = std::process::Command::new(env!("CARGO_BIN_EXE_authctl"))
+        .args(key_cmd(&store, &["new", "--owner", "lost"]))
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(lost.status.code(), Some(FAILED));
+    let said = String::from_utf8_lossy(&lost.stderr);
+    assert!(said.contains("was revoked"), "{said}");
+    let list = authctl(&key_cmd(&store, &["list", "--json"]), None)
+        .expect(OK)
+        .json();
+    let lost: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["owner"] == "lost")
+        .collect();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0]["status"], "revoked");
+
     let pep = Pepper::from_base64url(&pepper_text).unwrap();
     let api = ApiKeys::new(FileKeyStore::open(&keys).unwrap(), pep);
     assert!(api.verify(main_key.as_bytes()).await.is_err(), "revoked");
@@ -997,6 +1020,48 @@ fn pki_makes_a_ca_client_certificates_and_crls_that_keep_their_entries() {
     authctl(&a, None).expect(REFUSED);
     a.push("--force");
     authctl(&a, None).expect(OK);
+    // No certificate outlives its CA.
+    let short = d.join("short");
+    std::fs::create_dir(&short).unwrap();
+    authctl(
+        &[
+            "pki",
+            "init",
+            "--out-dir",
+            short.to_str().unwrap(),
+            "--days",
+            "1",
+        ],
+        None,
+    )
+    .expect(OK);
+    let leaf = authctl(
+        &[
+            "pki",
+            "client",
+            "--ca-cert",
+            short.join("ca.pem").to_str().unwrap(),
+            "--ca-key",
+            short.join("ca.key").to_str().unwrap(),
+            "--spiffe",
+            "spiffe://short/x",
+            "--days",
+            "365",
+            "--out-dir",
+            short.to_str().unwrap(),
+        ],
+        None,
+    )
+    .expect(OK);
+    let pem = std::fs::read(short.join("x.pem")).unwrap();
+    let (_, p) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let not_after = p.parse_x509().unwrap().validity().not_after.timestamp();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(not_after <= now + 86_400, "{}", leaf.stdout);
+
     // A key that is not the CA certificate's.
     authctl(
         &[
