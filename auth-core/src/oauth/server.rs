@@ -20,11 +20,8 @@
 //! use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
 //! use auth_core::oauth::server::{AuthorizationServer, Endpoint};
 //! use auth_core::SimpleRequest;
-//! use jsonwebtoken::{Algorithm, EncodingKey};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! # let pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
-//! # let signing_key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
 //! let clients = ClientRegistry::builder()
 //!     .client(Client::confidential("svc", hash_password("s3cret").unwrap())
 //!         .grants([GrantType::ClientCredentials])
@@ -33,8 +30,7 @@
 //!     .unwrap();
 //! let server = AuthorizationServer::builder("https://as.example", clients)
 //!     .audience("https://api.example")
-//!     .signing_key(signing_key, Algorithm::ES256, "k1")
-//!     .build()
+//!     .build() // no signing key: this server issues opaque tokens only
 //!     .unwrap();
 //! let post = |basic: &str| SimpleRequest::new("POST", "/oauth/token").tls(true)
 //!     .header("content-type", "application/x-www-form-urlencoded")
@@ -47,8 +43,8 @@
 //! assert_eq!(res.status, 200);
 //! assert!(res.headers.contains(&("cache-control", "no-store".to_owned())));
 //! let token = json(&res.body)["access_token"].as_str().unwrap().to_owned();
-//! let query = format!("token={token}");
-//! let res = server.handle(Endpoint::Introspect, &post("c3ZjOnMzY3JldA=="), Some(query.as_bytes())).await;
+//! let form = format!("token={token}");
+//! let res = server.handle(Endpoint::Introspect, &post("c3ZjOnMzY3JldA=="), Some(form.as_bytes())).await;
 //! assert_eq!(json(&res.body)["active"], true);
 //!
 //! // As `svc:wrong`: refused, with a challenge for client_secret_basic.
