@@ -1,6 +1,48 @@
 //! The OAuth 2.0 authorization server's endpoints on actix-web: each
 //! handler moves the request head and body into [`AuthorizationServer`]
 //! and its [`OAuthResponse`] out.
+//!
+//! ```
+//! use actix_web::{App, test};
+//! use auth_core::basic::{BasicAuthenticator, BasicUser, hash_password};
+//! use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
+//! use auth_core::oauth::{pkce, server::AuthorizationServer};
+//!
+//! # actix_web::rt::System::new().block_on(async {
+//! let clients = ClientRegistry::builder()
+//!     .client(Client::public("cli").grants([GrantType::AuthorizationCode])
+//!         .redirect_uri("http://127.0.0.1/cb")
+//!         .opaque_tokens())
+//!     .build()
+//!     .unwrap();
+//! let users = BasicAuthenticator::builder()
+//!     .user(BasicUser::new("alice", hash_password("wonderland").unwrap()))
+//!     .build()
+//!     .unwrap();
+//! let server = AuthorizationServer::builder("https://as.example", clients)
+//!     .audience("https://api.example")
+//!     .users(users)
+//!     .build()
+//!     .unwrap();
+//! let app = test::init_service(App::new().configure(auth_actix::oauth::configure(server))).await;
+//!
+//! let challenge = pkce::s256_challenge(&pkce::new_verifier());
+//! let authorize = |peer: &str| {
+//!     test::TestRequest::get()
+//!         .uri(&format!("/oauth/authorize?response_type=code&client_id=cli\
+//!             &code_challenge={challenge}&code_challenge_method=S256"))
+//!         .peer_addr(peer.parse().unwrap())
+//!         .to_request()
+//! };
+//! // Plain HTTP from this machine (development): the login page.
+//! let page = test::call_service(&app, authorize("127.0.0.1:50000")).await;
+//! assert_eq!(page.status(), 200);
+//! assert_eq!(page.headers().get("x-frame-options").unwrap(), "DENY");
+//! // Plain HTTP from anywhere else: refused, no password may cross a network in clear.
+//! let remote = test::call_service(&app, authorize("203.0.113.7:50000")).await;
+//! assert_eq!(remote.status(), 400);
+//! # });
+//! ```
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

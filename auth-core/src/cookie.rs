@@ -7,6 +7,34 @@
 //! `Authorization` or `X-API-Key` header always wins, and the cookie is then
 //! ignored.
 //!
+//! ```
+//! use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Environment, NewKey, Pepper};
+//! use auth_core::cookie::BearerCookie;
+//! use auth_core::{Guard, SimpleRequest};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let keys = ApiKeys::in_memory(Pepper::generate());
+//! # let (key, _) = keys.issue(NewKey::new("acme", Environment::Live)).await.unwrap();
+//! // `key` is a bearer credential: here an API key, a JWT works the same.
+//! let guard = Guard::builder(ApiKeyAuthenticator::new(keys))
+//!     .bearer_cookie(BearerCookie::new("at").allowed_origins(["https://app.example.com"]))
+//!     .build()
+//!     .unwrap();
+//! let cookie = format!("theme=dark; at={}", key.expose());
+//!
+//! let get = SimpleRequest::get("/v1/reports").header("cookie", &cookie);
+//! assert_eq!(guard.check(&get).await.unwrap().into_identity().unwrap().subject(), "acme");
+//! let post = |origin: &str| {
+//!     SimpleRequest::new("POST", "/v1/reports").header("cookie", &cookie).header("origin", origin)
+//! };
+//! assert!(guard.check(&post("https://app.example.com")).await.is_ok());
+//!
+//! // A page on another origin made the browser send it: refused.
+//! let refused = guard.check(&post("https://evil.example")).await.unwrap_err();
+//! assert_eq!(refused.status(), 403);
+//! # });
+//! ```
+//!
 //! # CSRF
 //!
 //! A browser attaches cookies to requests that other sites make it send

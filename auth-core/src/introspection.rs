@@ -30,24 +30,41 @@
 //!   following redirects only within its origin. Token content never picks
 //!   a destination.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use auth_core::introspection::Introspection;
-//! use auth_core::{AnyOf, Guard, Secret};
+//! use auth_core::{AnyOf, Guard, Secret, SimpleRequest};
 //! # use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Pepper};
 //! # let keys = ApiKeyAuthenticator::new(ApiKeys::in_memory(Pepper::generate()));
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # // The authorization server's endpoint: `oat_good` is active, nothing else.
+//! # let app = axum::Router::new().route("/introspect", axum::routing::post(|body: String| async move {
+//! #     if body.split('&').any(|kv| kv == "token=oat_good") {
+//! #         r#"{"active":true,"sub":"svc","scope":"reports:read","iss":"https://as.example.com","aud":"https://api.example.com"}"#
+//! #     } else {
+//! #         r#"{"active":false}"#
+//! #     }
+//! # }));
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! # let endpoint = format!("http://{}/introspect", listener.local_addr().unwrap());
+//! # tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 //!
-//! let opaque = Introspection::builder(
-//!     "https://as.example.com/oauth/introspect",
-//!     "resource-server",
-//!     Secret::new(b"its client secret".to_vec()),
-//! )
-//! .issuer("https://as.example.com")
-//! .audience("https://api.example.com")
-//! .max_ttl(Duration::from_secs(120))
-//! .build()?;
+//! // `endpoint`: in production `https://as.example.com/oauth/introspect`.
+//! let opaque = Introspection::builder(endpoint, "resource-server", Secret::from("its client secret"))
+//!     .allow_plain_http_loopback() // this example's endpoint is on 127.0.0.1
+//!     .issuer("https://as.example.com")
+//!     .audience("https://api.example.com")
+//!     .max_ttl(Duration::from_secs(120))
+//!     .build()?;
 //! let guard = Guard::builder(AnyOf::new().or(keys).or(opaque)).build()?;
+//!
+//! let active = SimpleRequest::get("/").header("authorization", "Bearer oat_good");
+//! let id = guard.check(&active).await.unwrap().into_identity().unwrap();
+//! assert!(id.subject() == "svc" && id.has_scope("reports:read"));
+//! let inactive = SimpleRequest::get("/").header("authorization", "Bearer oat_revoked");
+//! assert_eq!(guard.check(&inactive).await.unwrap_err().status(), 401);
 //! # Ok::<(), auth_core::ConfigError>(())
+//! # }).unwrap();
 //! ```
 
 use std::sync::Arc;

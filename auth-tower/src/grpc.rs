@@ -15,14 +15,41 @@
 //! | 429 | `RESOURCE_EXHAUSTED` (8) |
 //! | 503 | `UNAVAILABLE` (14) |
 //!
-//! In the tonic handler the caller is in the request's extensions:
+//! A tonic handler finds the caller in the request's extensions
+//! (`request.extensions().get::<auth_core::Identity>()`), as any inner
+//! service does:
 //!
-//! ```ignore
-//! async fn who_am_i(&self, req: tonic::Request<WhoAmIRequest>) -> Result<tonic::Response<WhoAmIReply>, tonic::Status> {
-//!     let id = req.extensions().get::<auth_core::Identity>()
-//!         .ok_or_else(|| tonic::Status::unauthenticated("no identity"))?;
-//!     Ok(tonic::Response::new(WhoAmIReply { subject: id.subject().to_owned(), ..Default::default() }))
-//! }
+//! ```
+//! use std::convert::Infallible;
+//! use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Environment, NewKey, Pepper};
+//! use auth_core::{Guard, Identity};
+//! use auth_tower::RequireAuthLayer;
+//! use http::{Request, Response};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let keys = ApiKeys::in_memory(Pepper::generate());
+//! # let (key, _) = keys.issue(NewKey::new("acme", Environment::Test)).await.unwrap();
+//! let guard = Guard::builder(ApiKeyAuthenticator::new(keys)).realm("demo").build().unwrap();
+//! // Stands in for a tonic service.
+//! let reports = service_fn(|req: Request<String>| async move {
+//!     let id = req.extensions().get::<Identity>().expect("behind the layer");
+//!     let res = Response::builder().header("grpc-status", "0").body(id.subject().to_owned());
+//!     Ok::<_, Infallible>(res.unwrap())
+//! });
+//! let svc = ServiceBuilder::new().layer(RequireAuthLayer::new(guard)).service(reports);
+//! let call = |key: &str| {
+//!     Request::post("/demo.Reports/List").header("content-type", "application/grpc")
+//!         .header("x-api-key", key).body(String::new()).unwrap()
+//! };
+//!
+//! let ok = svc.clone().oneshot(call(key.expose())).await.unwrap();
+//! assert_eq!(ok.headers()["grpc-status"], "0");
+//! let refused = svc.oneshot(call("ask_test_not-a-key")).await.unwrap();
+//! assert_eq!(refused.status(), 200); // gRPC refusals travel in grpc-status
+//! assert_eq!(refused.headers()["grpc-status"], "16"); // UNAUTHENTICATED
+//! assert!(refused.headers().contains_key("www-authenticate"));
+//! # });
 //! ```
 //!
 //! `examples/grpc-service` serves a tonic service this way, per-method

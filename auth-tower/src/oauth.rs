@@ -1,6 +1,45 @@
 //! The OAuth 2.0 authorization server's endpoints as an axum [`Router`]:
 //! each handler moves the request head and body into
 //! [`AuthorizationServer`] and its [`OAuthResponse`] out.
+//!
+//! ```
+//! use auth_core::basic::hash_password;
+//! use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
+//! use auth_core::oauth::server::AuthorizationServer;
+//! use auth_tower::ConnectionInfo;
+//! use axum::body::Body;
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let clients = ClientRegistry::builder()
+//!     .client(Client::confidential("svc", hash_password("s3cret").unwrap())
+//!         .grants([GrantType::ClientCredentials])
+//!         .opaque_tokens())
+//!     .build()
+//!     .unwrap();
+//! let server = AuthorizationServer::builder("https://as.example", clients)
+//!     .audience("https://api.example")
+//!     .build()
+//!     .unwrap();
+//! let app = auth_tower::oauth::router(server);
+//!
+//! let token = |secret: &str| {
+//!     let mut req = Request::post("/oauth/token")
+//!         .header("content-type", "application/x-www-form-urlencoded")
+//!         .body(Body::from(format!("grant_type=client_credentials&client_id=svc&client_secret={secret}")))
+//!         .unwrap();
+//!     // What `auth_tower::serve` says of a TLS connection: secrets travel over TLS only.
+//!     req.extensions_mut().insert(ConnectionInfo::new(None, true, Vec::new()));
+//!     req
+//! };
+//! let ok = app.clone().oneshot(token("s3cret")).await.unwrap();
+//! assert_eq!(ok.status(), StatusCode::OK);
+//! assert_eq!(ok.headers()["cache-control"], "no-store");
+//! let refused = app.oneshot(token("wrong")).await.unwrap();
+//! assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+//! # });
+//! ```
 
 use auth_core::oauth::form::MAX_FORM_LEN;
 use auth_core::oauth::resource::{PATH as RESOURCE_PATH, ProtectedResource};

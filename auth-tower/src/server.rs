@@ -19,6 +19,40 @@
 //!
 //! axum's own `serve` does not do TLS; use this where Basic (TLS only) or
 //! client certificates matter, or insert [`ConnectionInfo`] yourself.
+//!
+//! ```
+//! use auth_core::api_key::{ApiKeyAuthenticator, ApiKeys, Environment, NewKey, Pepper};
+//! use auth_core::Guard;
+//! use auth_tower::server::Server;
+//! use auth_tower::{Auth, ConnectionInfo, RequireAuthLayer};
+//! use axum::{Extension, Router, routing::get};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+//! # let keys = ApiKeys::in_memory(Pepper::generate());
+//! # let (key, _) = keys.issue(NewKey::new("acme", Environment::Test)).await?;
+//! let guard = Guard::builder(ApiKeyAuthenticator::new(keys)).build()?;
+//! let whoami = |Auth(id): Auth, Extension(conn): Extension<ConnectionInfo>| async move {
+//!     format!("{} from {:?}, tls: {}", id.subject(), conn.peer_addr.map(|a| a.ip()), conn.tls)
+//! };
+//! let app = Router::new().route("/whoami", get(whoami)).route_layer(RequireAuthLayer::new(guard));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("http://{}/whoami", listener.local_addr()?);
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(Server::new().serve(listener, app, async { stopped.await.ok(); }));
+//!
+//! let http = reqwest::Client::new();
+//! let ok = http.get(&url).header("x-api-key", key.expose()).send().await?;
+//! assert_eq!(ok.text().await?, "acme from Some(127.0.0.1), tls: false");
+//! let refused = http.get(&url).header("x-api-key", "ask_test_not-a-key").send().await?;
+//! assert_eq!(refused.status(), 401);
+//!
+//! stop.send(()).ok(); // stops accepting, lets open requests finish, returns
+//! server.await??;
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
 
 use std::future::Future;
 use std::sync::Arc;

@@ -16,6 +16,53 @@
 //!   and may not be framed.
 //! - A code is single use, lives 60 s, and is bound to the client, the
 //!   redirect URI and the PKCE challenge.
+//!
+//! ```
+//! use auth_core::basic::{BasicAuthenticator, BasicUser, hash_password};
+//! use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
+//! use auth_core::oauth::pkce;
+//! use auth_core::oauth::server::{AuthorizationServer, Endpoint};
+//! use auth_core::SimpleRequest;
+//! use jsonwebtoken::{Algorithm, EncodingKey};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+//! # let signing_key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+//! let clients = ClientRegistry::builder()
+//!     .client(Client::public("cli").grants([GrantType::AuthorizationCode]).redirect_uri("http://127.0.0.1/cb"))
+//!     .build()
+//!     .unwrap();
+//! let users = BasicAuthenticator::builder()
+//!     .user(BasicUser::new("alice", hash_password("wonderland").unwrap()))
+//!     .build()
+//!     .unwrap();
+//! let server = AuthorizationServer::builder("https://as.example", clients)
+//!     .audience("https://api.example")
+//!     .signing_key(signing_key, Algorithm::ES256, "k1")
+//!     .users(users)
+//!     .build()
+//!     .unwrap();
+//!
+//! // A scripted client, with alice's password (`alice:wonderland`) over TLS.
+//! let challenge = pkce::s256_challenge(&pkce::new_verifier());
+//! let authorize = |redirect_uri: &str| {
+//!     let query = format!("response_type=code&client_id=cli&redirect_uri={redirect_uri}&state=s1\
+//!         &code_challenge={challenge}&code_challenge_method=S256");
+//!     SimpleRequest::get(&format!("/oauth/authorize?{query}")).tls(true)
+//!         .header("authorization", "Basic YWxpY2U6d29uZGVybGFuZA==")
+//! };
+//! let res = server.handle(Endpoint::Authorize, &authorize("http%3A%2F%2F127.0.0.1%2Fcb"), Some(b"")).await;
+//! assert_eq!(res.status, 302);
+//! let location = &res.headers.iter().find(|(n, _)| *n == "location").unwrap().1;
+//! assert!(location.starts_with("http://127.0.0.1/cb?code="));
+//! assert!(location.contains("&state=s1&iss="));
+//!
+//! // A redirect URI the client did not register: an error page, no redirect.
+//! let res = server.handle(Endpoint::Authorize, &authorize("https%3A%2F%2Fevil.example%2F"), Some(b"")).await;
+//! assert_eq!(res.status, 400);
+//! assert!(res.headers.iter().all(|(n, _)| *n != "location"));
+//! # });
+//! ```
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;

@@ -6,6 +6,36 @@
 //! once (503 beyond), a short cache of verified secrets, refused pairs
 //! remembered, a lockout per client and address, and a dummy hash for
 //! unknown client ids so they answer no faster.
+//!
+//! ```
+//! use auth_core::basic::hash_password;
+//! use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
+//! use auth_core::oauth::form::Form;
+//! use auth_core::SimpleRequest;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let registry = ClientRegistry::builder()
+//!     .client(Client::confidential("svc", hash_password("s3cret").unwrap())
+//!         .grants([GrantType::ClientCredentials]))
+//!     .client(Client::public("cli").grants([GrantType::AuthorizationCode]).redirect_uri("http://127.0.0.1/cb"))
+//!     .build()
+//!     .unwrap();
+//! let head = SimpleRequest::new("POST", "/oauth/token").tls(true);
+//! let form = |body: &[u8]| Form::parse(body).unwrap();
+//!
+//! let (svc, _) = registry.authenticate(&head, &form(b"client_id=svc&client_secret=s3cret")).await.unwrap();
+//! assert!(svc.check_grant(GrantType::ClientCredentials).is_ok());
+//! let refused = registry.authenticate(&head, &form(b"client_id=svc&client_secret=wrong")).await.unwrap_err();
+//! assert_eq!((refused.status(), refused.kind().as_str()), (401, "invalid_client"));
+//!
+//! // A public client names itself, and may use only its own grants.
+//! let (cli, _) = registry.authenticate(&head, &form(b"client_id=cli")).await.unwrap();
+//! assert!(cli.check_grant(GrantType::ClientCredentials).is_err());
+//! // A loopback redirect URI matches on any port (RFC 8252 §7.3), nothing else varies.
+//! assert!(cli.redirect_uri_matches("http://127.0.0.1:53123/cb"));
+//! assert!(!cli.redirect_uri_matches("http://127.0.0.1:53123/cb/other"));
+//! # });
+//! ```
 
 use std::collections::HashMap;
 use std::time::Duration;

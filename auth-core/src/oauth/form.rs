@@ -1,4 +1,18 @@
 //! `application/x-www-form-urlencoded` bodies, as OAuth endpoints read them.
+//!
+//! ```
+//! use auth_core::oauth::form::{Form, MAX_FORM_LEN};
+//!
+//! let form = Form::parse(b"grant_type=client_credentials&scope=reports%3Aread+admin&state=").unwrap();
+//! assert_eq!(form.get("grant_type"), Some("client_credentials"));
+//! assert_eq!(form.get("scope"), Some("reports:read admin"));
+//! assert_eq!(form.get("state"), None); // empty means omitted (RFC 6749 §3.1)
+//!
+//! // A repeated parameter is refused, not resolved one way or the other.
+//! let err = Form::parse(b"scope=read&scope=admin").unwrap_err();
+//! assert_eq!((err.status(), err.kind().as_str()), (400, "invalid_request"));
+//! assert!(Form::parse(&vec![b'a'; MAX_FORM_LEN + 1]).is_err());
+//! ```
 
 use super::OAuthError;
 

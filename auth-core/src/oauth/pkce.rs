@@ -13,6 +13,14 @@
 //! let challenge = pkce::s256_challenge(verifier);
 //! assert_eq!(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
 //! assert!(pkce::verify(verifier, &challenge).is_ok());
+//!
+//! // Another verifier does not redeem the code.
+//! let err = pkce::verify(&pkce::new_verifier(), &challenge).unwrap_err();
+//! assert_eq!(err.kind().as_str(), "invalid_grant");
+//! // Neither `plain` nor a missing method is accepted in the authorization request.
+//! assert!(pkce::check_request(Some(&challenge), Some("S256")).is_ok());
+//! assert!(pkce::check_request(Some(verifier), Some("plain")).is_err());
+//! assert!(pkce::check_request(Some(&challenge), None).is_err());
 //! ```
 
 use base64::Engine as _;

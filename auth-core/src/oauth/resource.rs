@@ -1,6 +1,25 @@
 //! RFC 9728 OAuth 2.0 protected-resource metadata: what a resource server
 //! publishes at `/.well-known/oauth-protected-resource` so clients can find
 //! its authorization servers and scopes.
+//!
+//! ```
+//! use auth_core::oauth::resource::{PATH, ProtectedResource};
+//!
+//! let meta = ProtectedResource::builder("https://api.example.com")
+//!     .authorization_server("https://as.example.com")
+//!     .scopes(["reports:read"])
+//!     .build()
+//!     .unwrap();
+//! // What `GET /.well-known/oauth-protected-resource` answers.
+//! assert_eq!(PATH, "/.well-known/oauth-protected-resource");
+//! let res = meta.response();
+//! assert_eq!(res.status, 200);
+//! let json: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+//! assert_eq!(json["authorization_servers"], serde_json::json!(["https://as.example.com"]));
+//!
+//! // A resource identifier must be https (or http to a loopback address).
+//! assert!(ProtectedResource::builder("http://api.example.com").build().is_err());
+//! ```
 
 use serde::Serialize;
 

@@ -14,6 +14,46 @@
 //!
 //! State (opaque tokens, codes, refresh-token families, revocations) lives
 //! behind the [store](crate::store) traits.
+//!
+//! ```
+//! use auth_core::basic::hash_password;
+//! use auth_core::oauth::client::{Client, ClientRegistry, GrantType};
+//! use auth_core::oauth::server::{AuthorizationServer, Endpoint};
+//! use auth_core::SimpleRequest;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let clients = ClientRegistry::builder()
+//!     .client(Client::confidential("svc", hash_password("s3cret").unwrap())
+//!         .grants([GrantType::ClientCredentials])
+//!         .opaque_tokens())
+//!     .build()
+//!     .unwrap();
+//! let server = AuthorizationServer::builder("https://as.example", clients)
+//!     .audience("https://api.example")
+//!     .build() // no signing key: this server issues opaque tokens only
+//!     .unwrap();
+//! let post = |basic: &str| SimpleRequest::new("POST", "/oauth/token").tls(true)
+//!     .header("content-type", "application/x-www-form-urlencoded")
+//!     .header("authorization", format!("Basic {basic}"));
+//! let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+//!
+//! // As `svc:s3cret`: an opaque token, which the introspection endpoint vouches for.
+//! let grant = Some(&b"grant_type=client_credentials"[..]);
+//! let res = server.handle(Endpoint::Token, &post("c3ZjOnMzY3JldA=="), grant).await;
+//! assert_eq!(res.status, 200);
+//! assert!(res.headers.contains(&("cache-control", "no-store".to_owned())));
+//! let token = json(&res.body)["access_token"].as_str().unwrap().to_owned();
+//! let form = format!("token={token}");
+//! let res = server.handle(Endpoint::Introspect, &post("c3ZjOnMzY3JldA=="), Some(form.as_bytes())).await;
+//! assert_eq!(json(&res.body)["active"], true);
+//!
+//! // As `svc:wrong`: refused, with a challenge for client_secret_basic.
+//! let res = server.handle(Endpoint::Token, &post("c3ZjOndyb25n"), grant).await;
+//! assert_eq!(res.status, 401);
+//! assert_eq!(json(&res.body)["error"], "invalid_client");
+//! assert!(res.headers.iter().any(|(n, v)| *n == "www-authenticate" && v.starts_with("Basic ")));
+//! # });
+//! ```
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
