@@ -177,6 +177,12 @@ fn cost(params: &Params) -> u64 {
     u64::from(params.m_cost()) * u64::from(params.t_cost())
 }
 
+/// Whether two parameter sets cost the same work (memory, passes, lanes);
+/// the output length a hash records is not work.
+fn same_work(a: &Params, b: &Params) -> bool {
+    (a.m_cost(), a.t_cost(), a.p_cost()) == (b.m_cost(), b.t_cost(), b.p_cost())
+}
+
 /// A user who may log in with Basic.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct BasicUser {
@@ -355,7 +361,7 @@ impl BasicAuthenticatorBuilder {
         for user in self.users {
             let params = hash_params(&user.password_hash)?;
             match &strongest {
-                Some(s) if s == &params => {}
+                Some(s) if same_work(s, &params) => {}
                 Some(s) => {
                     tracing::warn!(target: "auth_core", "Basic users hashed with different argon2 parameters: unknown users are checked with the costliest, so users with cheaper ones answer faster than unknown users; rehash them");
                     if cost(&params) > cost(s) {
@@ -724,7 +730,7 @@ impl BasicAuthenticator {
             tracing::error!(target: "auth_core", "Basic user store record hashed with costlier argon2 parameters than store_hash_params (unknown users would answer faster); refused as unknown: raise store_hash_params");
             return None;
         }
-        if &params != dummy && !self.inner.warned_cheaper.swap(true, Ordering::Relaxed) {
+        if !same_work(&params, dummy) && !self.inner.warned_cheaper.swap(true, Ordering::Relaxed) {
             tracing::warn!(target: "auth_core", "Basic user store records hashed with cheaper argon2 parameters than store_hash_params: those users answer faster than unknown users; rehash them");
         }
         Some(user)

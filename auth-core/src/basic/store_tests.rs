@@ -123,6 +123,8 @@ async fn store_users_log_in_and_unknown_ones_cost_a_check_like_a_wrong_password(
     let alice = store.users.get("alice").await.unwrap().unwrap();
     let p = Params::try_from(&PasswordHash::new(&alice.password_hash).unwrap()).unwrap();
     assert_eq!((p.m_cost(), p.t_cost()), dummy_params(&a));
+    // The same work as the declared parameters: nothing to warn about.
+    assert!(!a.inner.warned_cheaper.load(Ordering::SeqCst));
 }
 
 #[tokio::test]
@@ -318,6 +320,7 @@ async fn records_unfit_to_check_are_refused_like_unknown_users() {
         .insert(BasicUser::new("cheap", hash_with(7_168, 5, "pw")))
         .unwrap();
     assert!(g.check(&basic("cheap", "pw")).await.is_ok());
+    assert!(a.inner.warned_cheaper.load(Ordering::SeqCst));
     // Raising the declared parameters admits the costly one.
     let p = Params::new(47_104, 2, 1, None).unwrap();
     let (_, g) = guard_over(store, BasicAuthenticator::builder().store_hash_params(p));
