@@ -26,6 +26,44 @@
 //! # });
 //! ```
 //!
+//! # Users from a store
+//!
+//! Beside (or instead of) a fixed list, users can be looked up by name when
+//! they log in, from a [`UserStore`] (a database, a directory;
+//! [`MemoryUserStore`] in process): [`BasicAuthenticatorBuilder::user_store`].
+//! Everything below holds for them as for the fixed list; a store that
+//! cannot answer is a 503 with `Retry-After`, never a 401.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use auth_core::basic::{BasicAuthenticator, BasicUser, hash_password};
+//! use auth_core::store::MemoryUserStore;
+//! use auth_core::{Guard, SimpleRequest};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let users = Arc::new(MemoryUserStore::new());
+//! let basic = BasicAuthenticator::builder()
+//!     .user_store(users.clone())
+//!     .build()
+//!     .unwrap();
+//! let guard = Guard::builder(basic).realm("demo").build().unwrap();
+//!
+//! // Added at run time, after the guard was built.
+//! users.insert(BasicUser::new("alice", hash_password("correct horse").unwrap())).unwrap();
+//! // "alice:correct horse"
+//! let alice = SimpleRequest::get("/").tls(true)
+//!     .header("authorization", "Basic YWxpY2U6Y29ycmVjdCBob3JzZQ==");
+//! assert_eq!(guard.check(&alice).await.unwrap().into_identity().unwrap().subject(), "alice");
+//!
+//! // "bob:correct horse": not in the store, 401 with the Basic challenge.
+//! let bob = SimpleRequest::get("/").tls(true)
+//!     .header("authorization", "Basic Ym9iOmNvcnJlY3QgaG9yc2U=");
+//! let refused = guard.check(&bob).await.unwrap_err();
+//! assert_eq!(refused.status(), 401);
+//! assert!(refused.header_values("www-authenticate").any(|c| c.starts_with("Basic ")));
+//! # });
+//! ```
+//!
 //! # Security considerations
 //!
 //! - Basic sends the password with every request; it is refused on plaintext
@@ -49,6 +87,25 @@
 //! - Hashes must be argon2id with at least OWASP's minimum parameters; an
 //!   unknown user is checked against a dummy hash made with the strongest
 //!   parameters any user has.
+//! - Store users ([`BasicAuthenticatorBuilder::user_store`]) are checked
+//!   when read, since they cannot be checked at build: a record whose hash
+//!   is not argon2id, is below OWASP's minimum or costs more than
+//!   [`BasicAuthenticatorBuilder::store_hash_params`] (what the dummy hash
+//!   is made with), or whose name is not the one asked for (a database
+//!   matching names case-insensitively would let a guesser spread one name
+//!   over many lockout counters), is refused like an unknown user (checked
+//!   against the dummy hash, 401) and logged as an error.
+//! - A user removed from the store, or whose password, scopes or roles
+//!   change there, is still accepted with what was read for at most
+//!   [`BasicAuthenticatorBuilder::cache_ttl`], counted from before the
+//!   store was read. A pair refused is remembered as long: a user added,
+//!   or a password set, just after that very pair was tried answers 401
+//!   until then. Lower the TTL (or set it to zero) where that matters
+//!   more than one argon2 check per request.
+//! - The store is read for every check that is not answered from the
+//!   caches, for known and unknown names alike, before hashing; how long
+//!   the store takes to answer a hit and a miss is the store's to keep
+//!   alike. Users of the fixed list are found without asking the store.
 
 mod parse;
 
@@ -72,7 +129,10 @@ use crate::limits::{Attempt, Lockout};
 use crate::rejection::Challenge;
 use crate::request::{RequestHead, TrustedProxies};
 use crate::secret::Secret;
-use crate::store::CounterStore;
+use crate::store::{CounterStore, UserStore};
+
+#[cfg(doc)]
+use crate::store::MemoryUserStore;
 
 /// argon2's parameters (memory in KiB, passes, lanes), re-exported.
 pub use argon2::Params as Argon2Params;
@@ -115,6 +175,12 @@ pub fn params_are_strong_enough(params: &Params) -> bool {
 /// The work one check with `params` costs, to pick the strongest.
 fn cost(params: &Params) -> u64 {
     u64::from(params.m_cost()) * u64::from(params.t_cost())
+}
+
+/// Whether two parameter sets cost the same work (memory, passes, lanes);
+/// the output length a hash records is not work.
+fn same_work(a: &Params, b: &Params) -> bool {
+    (a.m_cost(), a.t_cost(), a.p_cost()) == (b.m_cost(), b.t_cost(), b.p_cost())
 }
 
 /// A user who may log in with Basic.
@@ -186,6 +252,8 @@ pub struct BasicAuthenticatorBuilder {
     trusted: TrustedProxies,
     allow_plaintext: bool,
     max_hashes: usize,
+    store: Option<Arc<dyn UserStore>>,
+    store_params: Params,
 }
 
 impl BasicAuthenticatorBuilder {
@@ -198,6 +266,28 @@ impl BasicAuthenticatorBuilder {
     /// Adds users.
     pub fn users(mut self, users: impl IntoIterator<Item = BasicUser>) -> Self {
         self.users.extend(users);
+        self
+    }
+
+    /// Looks users up in `store` by name at each check (after the fixed
+    /// list, which wins for a name in both). Records are checked when read
+    /// as the fixed list is at build; see the module's security
+    /// considerations for what is refused and how long a removed user
+    /// stays accepted (at most [`cache_ttl`](Self::cache_ttl)).
+    pub fn user_store(mut self, store: Arc<dyn UserStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The argon2id parameters the store's hashes are made with (default:
+    /// argon2's, OWASP's 19 MiB with 2 passes, what [`hash_password`]
+    /// uses). Unknown users are checked against a dummy hash with the
+    /// costliest of these and the fixed users' parameters; a store record
+    /// costlier than that is refused (it would answer slower than an
+    /// unknown name). To move to stronger parameters, raise this first,
+    /// then rehash.
+    pub fn store_hash_params(mut self, params: Params) -> Self {
+        self.store_params = params;
         self
     }
 
@@ -260,21 +350,18 @@ impl BasicAuthenticatorBuilder {
         // The users' own parameters, never a default beside them: a dummy
         // slower (or faster) than every user's hash tells who exists.
         let mut strongest: Option<Params> = None;
-        for user in self.users {
-            let hash = PasswordHash::new(&user.password_hash)
-                .map_err(|_| ConfigError::invalid("password hash (not a PHC string)"))?;
-            if hash.algorithm != Algorithm::Argon2id.ident() {
-                return Err(ConfigError::invalid("password hash (not argon2id)"));
-            }
-            let params = Params::try_from(&hash)
-                .map_err(|_| ConfigError::invalid("password hash (argon2 parameters)"))?;
-            if !params_are_strong_enough(&params) {
+        if self.store.is_some() {
+            if !params_are_strong_enough(&self.store_params) {
                 return Err(ConfigError::invalid(
-                    "password hash (argon2id parameters below OWASP's minimum)",
+                    "store hash parameters (argon2id parameters below OWASP's minimum)",
                 ));
             }
+            strongest = Some(self.store_params.clone());
+        }
+        for user in self.users {
+            let params = hash_params(&user.password_hash)?;
             match &strongest {
-                Some(s) if s == &params => {}
+                Some(s) if same_work(s, &params) => {}
                 Some(s) => {
                     tracing::warn!(target: "auth_core", "Basic users hashed with different argon2 parameters: unknown users are checked with the costliest, so users with cheaper ones answer faster than unknown users; rehash them");
                     if cost(&params) > cost(s) {
@@ -297,14 +384,11 @@ impl BasicAuthenticatorBuilder {
         // slowest known one.
         let mut random = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut random);
-        let dummy_hash = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            strongest.unwrap_or_default(),
-        )
-        .hash_password(&random, &SaltString::generate(&mut OsRng))
-        .map(|h| h.to_string())
-        .map_err(|_| ConfigError::invalid("password hashing"))?;
+        let dummy_params = strongest.unwrap_or_default();
+        let dummy_hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, dummy_params.clone())
+            .hash_password(&random, &SaltString::generate(&mut OsRng))
+            .map(|h| h.to_string())
+            .map_err(|_| ConfigError::invalid("password hashing"))?;
         let mut cache_key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut cache_key);
         let mut lockout = match self.lockout {
@@ -321,6 +405,7 @@ impl BasicAuthenticatorBuilder {
                 cache: moka::future::Cache::builder()
                     .max_capacity(10_000)
                     .time_to_live(self.cache_ttl)
+                    .expire_after(UntilDeadline)
                     .build(),
                 refused: moka::sync::Cache::builder()
                     .max_capacity(10_000)
@@ -334,6 +419,9 @@ impl BasicAuthenticatorBuilder {
                 verifications: AtomicU64::new(0),
                 hashing: Arc::new(tokio::sync::Semaphore::new(self.max_hashes)),
                 memory: std::sync::Mutex::new(Vec::new()),
+                store: self.store,
+                dummy_params,
+                warned_cheaper: std::sync::atomic::AtomicBool::new(false),
                 #[cfg(test)]
                 running: tests::Running::default(),
             }),
@@ -350,7 +438,7 @@ pub struct BasicAuthenticator {
 struct Inner {
     users: HashMap<String, Arc<BasicUser>>,
     dummy_hash: String,
-    cache: moka::future::Cache<[u8; 32], Identity>,
+    cache: moka::future::Cache<[u8; 32], Verified>,
     /// Pairs whose check failed, by the same MAC, for as long as successes
     /// are remembered: the same wrong pair again costs no hashing (it still
     /// counts towards the lockout).
@@ -364,8 +452,68 @@ struct Inner {
     hashing: Arc<tokio::sync::Semaphore>,
     /// argon2 working memory, one buffer per check running at most.
     memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
+    /// Users looked up at each check, after `users`.
+    store: Option<Arc<dyn UserStore>>,
+    /// What the dummy hash is made with: no store record may cost more.
+    dummy_params: Params,
+    /// Whether a store record cheaper than the dummy has been warned about.
+    warned_cheaper: std::sync::atomic::AtomicBool,
     #[cfg(test)]
     running: tests::Running,
+}
+
+/// A verified credential, remembered until `until` (the cache's TTL
+/// counted from before the user was looked up), or the TTL from insertion
+/// when that instant cannot be represented.
+#[derive(Clone)]
+struct Verified {
+    identity: Identity,
+    until: Option<std::time::Instant>,
+}
+
+/// Expires each verified credential at its own deadline.
+struct UntilDeadline;
+
+impl moka::Expiry<[u8; 32], Verified> for UntilDeadline {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        v: &Verified,
+        created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        v.until.map(|u| u.saturating_duration_since(created_at))
+    }
+}
+
+/// The parameters of an argon2id PHC hash at least as strong as OWASP's
+/// minimum, or why it is refused.
+fn hash_params(phc: &str) -> Result<Params, ConfigError> {
+    let hash = PasswordHash::new(phc)
+        .map_err(|_| ConfigError::invalid("password hash (not a PHC string)"))?;
+    if hash.algorithm != Algorithm::Argon2id.ident() {
+        return Err(ConfigError::invalid("password hash (not argon2id)"));
+    }
+    let params = Params::try_from(&hash)
+        .map_err(|_| ConfigError::invalid("password hash (argon2 parameters)"))?;
+    if !params_are_strong_enough(&params) {
+        return Err(ConfigError::invalid(
+            "password hash (argon2id parameters below OWASP's minimum)",
+        ));
+    }
+    Ok(params)
+}
+
+/// Checks a user as [`BasicAuthenticatorBuilder::build`] checks the fixed
+/// list (an argon2id hash at OWASP's minimum or above, a name within
+/// [`MAX_USER_LEN`]); for stores that refuse bad records when written.
+pub(crate) fn check_user(user: &BasicUser) -> Result<Params, ConfigError> {
+    if user.username.len() > MAX_USER_LEN {
+        return Err(ConfigError::invalid("Basic user name too long"));
+    }
+    if prepare_username(&user.username).is_empty() {
+        return Err(ConfigError::invalid("Basic user name empty"));
+    }
+    hash_params(&user.password_hash)
 }
 
 /// Checks `password` against the argon2id PHC string `phc`, in `blocks`
@@ -416,6 +564,8 @@ impl BasicAuthenticator {
             trusted: TrustedProxies::none(),
             allow_plaintext: false,
             max_hashes: std::thread::available_parallelism().map_or(2, usize::from),
+            store: None,
+            store_params: Params::default(),
         }
     }
 
@@ -458,12 +608,20 @@ impl BasicAuthenticator {
             return Err(wrong_credentials("wrong_credentials"));
         }
         // Concurrent requests with the same credential share one
-        // counted verification.
+        // counted verification. Its entry lives the TTL counted from
+        // before the user is looked up, so what a store said is never
+        // believed for longer than that.
+        let until = std::time::Instant::now().checked_add(self.inner.cache_ttl);
+        let verify = async move {
+            let identity = self.counted(attempt, user, pair.password).await?;
+            Ok::<_, AuthError>(Verified { identity, until })
+        };
         let result = self
             .inner
             .cache
-            .try_get_with(key, self.counted(attempt, user, pair.password))
+            .try_get_with(key, verify)
             .await
+            .map(|v| v.identity)
             .map_err(|e| (*e).clone());
         if result
             .as_ref()
@@ -538,7 +696,51 @@ impl BasicAuthenticator {
         result
     }
 
+    /// The user named `user` (prepared): from the fixed list, else from
+    /// the store, if it is fit to be checked (see [`Self::admit`]). A
+    /// store that cannot answer is an error (503), never "unknown".
+    async fn find(&self, user: &str) -> Result<Option<Arc<BasicUser>>, AuthError> {
+        if let Some(found) = self.inner.users.get(user) {
+            return Ok(Some(found.clone()));
+        }
+        let Some(store) = &self.inner.store else {
+            return Ok(None);
+        };
+        let record = store.get(user).await?;
+        Ok(record.and_then(|r| self.admit(user, r)).map(Arc::new))
+    }
+
+    /// A store record, checked as the fixed list is at build; `None` (and
+    /// an error logged, without the hash) for one that must not be
+    /// checked, which is then refused like an unknown user.
+    fn admit(&self, asked: &str, user: BasicUser) -> Option<BasicUser> {
+        if user.username.len() > MAX_USER_LEN || prepare_username(&user.username) != asked {
+            tracing::error!(target: "auth_core", "Basic user store answered with a user of another name (a case-insensitive lookup?); refused as unknown");
+            return None;
+        }
+        let params = match hash_params(&user.password_hash) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(target: "auth_core", error = %e, "Basic user store record refused as unknown");
+                return None;
+            }
+        };
+        let dummy = &self.inner.dummy_params;
+        if cost(&params) > cost(dummy) {
+            tracing::error!(target: "auth_core", "Basic user store record hashed with costlier argon2 parameters than store_hash_params (unknown users would answer faster); refused as unknown: raise store_hash_params");
+            return None;
+        }
+        if !same_work(&params, dummy) && !self.inner.warned_cheaper.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "auth_core", "Basic user store records hashed with cheaper argon2 parameters than store_hash_params: those users answer faster than unknown users; rehash them");
+        }
+        Some(user)
+    }
+
     async fn verify(&self, user: String, password: Secret) -> Result<Identity, AuthError> {
+        // Looked up first (a store may take a round trip), so that no
+        // hashing permit is held while waiting for it; known and unknown
+        // names alike.
+        let found = self.find(&user).await?;
         // Bounded per process: each check holds about 19 MiB and a core for
         // tens of milliseconds. When all permits are taken the request is
         // shed at once with 503, rather than queued.
@@ -549,7 +751,6 @@ impl BasicAuthenticator {
             .try_acquire_owned()
             .map_err(|_| busy())?;
         let inner = self.inner.clone();
-        let found = inner.users.get(&user).cloned();
         let check = move || {
             // Held until the check ends, even if the client has gone.
             let _permit = permit;
@@ -676,11 +877,15 @@ impl std::fmt::Debug for BasicAuthenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BasicAuthenticator")
             .field("users", &self.inner.users.len())
+            .field("user_store", &self.inner.store.is_some())
             .field("cache_ttl", &self.inner.cache_ttl)
             .field("allow_plaintext", &self.inner.allow_plaintext)
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod store_tests;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,92 @@ use crate::error::StoreError;
 
 #[cfg(feature = "api-key")]
 pub use keys::MemoryKeyStore;
+#[cfg(feature = "basic")]
+pub use users::MemoryUserStore;
+
+#[cfg(feature = "basic")]
+mod users {
+    use std::collections::HashMap;
+    use std::sync::RwLock;
+
+    use super::super::UserStore;
+    use crate::authenticate::BoxFuture;
+    use crate::basic::{BasicUser, check_user, prepare_username};
+    use crate::error::{ConfigError, StoreError};
+
+    /// HTTP Basic users in memory, by prepared name, behind one lock (taken
+    /// for reading per lookup; changes are rare). Changes take effect for
+    /// the next check; a credential verified before a change is remembered
+    /// for at most the authenticator's cache TTL.
+    #[derive(Default)]
+    pub struct MemoryUserStore {
+        users: RwLock<HashMap<String, BasicUser>>,
+    }
+
+    impl MemoryUserStore {
+        /// An empty store.
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Adds `user`, or replaces the user of the same (prepared) name.
+        /// Refuses what the authenticator's builder refuses in a fixed
+        /// list: a hash that is not argon2id or is below OWASP's minimum, a
+        /// name longer than [`MAX_USER_LEN`](crate::basic::MAX_USER_LEN)
+        /// or empty.
+        pub fn insert(&self, user: BasicUser) -> Result<(), ConfigError> {
+            check_user(&user)?;
+            let name = prepare_username(user.username());
+            self.write().insert(name, user);
+            Ok(())
+        }
+
+        /// Removes the user named `name` (prepared here); `false` if there
+        /// was none.
+        pub fn remove(&self, name: &str) -> bool {
+            self.write().remove(&prepare_username(name)).is_some()
+        }
+
+        /// How many users there are.
+        pub fn len(&self) -> usize {
+            self.read().len()
+        }
+
+        /// Whether there is no user.
+        pub fn is_empty(&self) -> bool {
+            self.read().is_empty()
+        }
+
+        // A panic while holding the lock cannot leave the table half
+        // changed (each change is one insert or remove), so a poisoned
+        // lock is used.
+        fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, BasicUser>> {
+            self.users.read().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, BasicUser>> {
+            self.users.write().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl UserStore for MemoryUserStore {
+        fn get<'a>(
+            &'a self,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<Option<BasicUser>, StoreError>> {
+            let found = self.read().get(name).cloned();
+            Box::pin(std::future::ready(Ok(found)))
+        }
+    }
+
+    impl std::fmt::Debug for MemoryUserStore {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("MemoryUserStore")
+                .field("users", &self.len())
+                .finish()
+        }
+    }
+}
 
 #[cfg(feature = "api-key")]
 mod keys {

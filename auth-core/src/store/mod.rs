@@ -12,6 +12,7 @@
 //! | opaque access tokens | [`TokenStore`] | [`MemoryTokens`] | `RedisTokens` | |
 //! | authorization codes, refresh-token families | [`GrantStore`] | [`MemoryGrants`] | `RedisGrants` | |
 //! | rate-limit cells (GCRA) | [`RateLimitStore`] | [`MemoryRateLimits`] (governor) | `RedisRateLimits` | |
+//! | HTTP Basic users (feature `basic`) | [`UserStore`] | [`MemoryUserStore`] | | your database |
 //!
 //! The Redis stores (module `store::redis`, feature `redis`)
 //! are made from one `Redis` connection, standalone or a cluster, and
@@ -55,6 +56,8 @@ pub use self::redis::{
 };
 #[cfg(feature = "api-key")]
 pub use crate::api_key::{KeyHash, KeyRecord};
+#[cfg(feature = "basic")]
+pub use crate::basic::BasicUser;
 #[cfg(feature = "api-key")]
 pub use file::{FileKeyStore, RELOAD_EVERY};
 pub use grants::{
@@ -63,6 +66,8 @@ pub use grants::{
 };
 #[cfg(feature = "api-key")]
 pub use memory::MemoryKeyStore;
+#[cfg(feature = "basic")]
+pub use memory::MemoryUserStore;
 pub use memory::{MemoryCounters, MemoryRevocations, MemoryTokens};
 pub use rate::{MemoryRateLimits, RateDecision, RateLimitStore};
 
@@ -211,4 +216,38 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Forgets a token (revocation).
     fn remove<'a>(&'a self, hash: &'a [u8; 32]) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+/// Users who may log in with HTTP Basic, looked up by name when they do
+/// ([`BasicAuthenticatorBuilder::user_store`](crate::basic::BasicAuthenticatorBuilder::user_store)):
+/// one read, by the name the client sent after RFC 8265 preparation
+/// ([`prepare_username`](crate::basic::prepare_username)).
+///
+/// Implement it for your database; [`MemoryUserStore`] comes with the
+/// crate. Answer `Ok(None)` for a name that is not there and `Err` only
+/// when the store cannot answer (the request then gets 503 with
+/// `Retry-After`, not 401). Match names exactly: a record whose prepared
+/// name is not the one asked for is refused (a case-insensitive match
+/// would let one user's guesses spread over many lockout counters). The
+/// authenticator checks each record it reads as the fixed list is checked
+/// at build (argon2id at OWASP's minimum or above, no costlier than
+/// [`store_hash_params`](crate::basic::BasicAuthenticatorBuilder::store_hash_params)).
+///
+/// ```
+/// use auth_core::basic::{BasicUser, hash_password};
+/// use auth_core::store::{MemoryUserStore, UserStore};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryUserStore::new();
+/// store.insert(BasicUser::new("alice", hash_password("pw").unwrap())).unwrap();
+/// assert_eq!(store.get("alice").await.unwrap().unwrap().username(), "alice");
+/// assert!(store.get("Alice").await.unwrap().is_none());
+/// assert!(store.remove("alice"));
+/// assert!(store.get("alice").await.unwrap().is_none());
+/// # });
+/// ```
+#[cfg(feature = "basic")]
+pub trait UserStore: Send + Sync + 'static {
+    /// The user named `name` (prepared), if there is one.
+    fn get<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<BasicUser>, StoreError>>;
 }
