@@ -383,6 +383,8 @@ mod tests {
         assert_eq!(bytes(&[1, 2]), 0x0102);
         assert_ne!(bytes(&[1, 2]), bytes(&[2, 1]));
         assert_ne!(bytes(&[0xff, 0xff]), bytes(&[0xff, 0x00]));
+        // Past eight bytes the fold wraps around onto earlier ones.
+        assert_eq!(bytes(&[0xff; 9]), 0xffff_ffff_ffff_ff00);
     }
 
     #[test]
