@@ -60,11 +60,9 @@
 //! # });
 //! ```
 
-mod future;
 mod layer;
 mod service;
 
-pub use crate::require_auth::ResponseBody;
-pub use future::ResponseFuture;
+pub use crate::require_auth::{ResponseBody, ResponseFuture};
 pub use layer::RateLimitLayer;
 pub use service::RateLimit;

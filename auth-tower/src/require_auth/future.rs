@@ -1,12 +1,12 @@
-//! [`ResponseFuture`]: first the decision, then the inner service, then the
-//! decision's headers on its response.
+//! [`ResponseFuture`]: first the check (the guard's decision, or a limit),
+//! then the inner service, then the check's headers on its response.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use auth_core::limits::ResponseHeaders;
-use auth_core::{BoxFuture, Decision, Rejection};
+use auth_core::{BoxFuture, Rejection};
 use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -15,10 +15,13 @@ use tower_service::Service;
 use super::ResponseBody;
 use crate::response::{add_headers, refusal};
 
-type Check = BoxFuture<'static, (Result<Decision, Rejection>, Parts)>;
+/// The check: the headers for the response (the request's parts already
+/// carry what the check puts in them, e.g. the identity), or the refusal.
+pub(crate) type Check = BoxFuture<'static, (Result<ResponseHeaders, Rejection>, Parts)>;
 
 pin_project! {
-    /// The response future of [`RequireAuth`](super::RequireAuth).
+    /// The response future of [`RequireAuth`](super::RequireAuth) and of
+    /// [`RateLimit`](crate::rate_limit::RateLimit).
     pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
@@ -62,6 +65,15 @@ where
     }
 }
 
+impl<S, ReqBody> std::fmt::Debug for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
 impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -73,14 +85,10 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Checking { check, body, inner } => {
-                    let (decision, mut parts) = ready!(check.as_mut().poll(cx));
-                    match decision {
+                    let (outcome, parts) = ready!(check.as_mut().poll(cx));
+                    match outcome {
                         Err(rejection) => return Poll::Ready(Ok(refusal(&rejection, &parts))),
-                        Ok(decision) => {
-                            let (identity, headers) = decision.into_parts();
-                            if let Some(id) = identity {
-                                parts.extensions.insert(id);
-                            }
+                        Ok(headers) => {
                             let (Some(body), Some(mut svc)) = (body.take(), inner.take()) else {
                                 // Only reachable if polled after completion.
                                 return Poll::Pending;

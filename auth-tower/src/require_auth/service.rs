@@ -100,10 +100,15 @@ where
         let guard = self.guard.clone();
         let check = Box::pin(async move {
             let decision = guard.check(&HeadView::new(&parts)).await;
-            if decision.is_ok() {
+            let outcome = decision.map(|decision| {
+                let (identity, headers) = decision.into_parts();
+                if let Some(id) = identity {
+                    parts.extensions.insert(id);
+                }
                 parts.extensions.insert(Checked { guard });
-            }
-            (decision, parts)
+                headers
+            });
+            (outcome, parts)
         });
         ResponseFuture::new(check, body, inner)
     }
