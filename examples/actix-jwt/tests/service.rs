@@ -9,74 +9,12 @@
     clippy::indexing_slicing
 )] // test code: a panic is a failed test
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[path = "../../support/harness.rs"]
+mod harness;
 
+use harness::{Running, es256_key, get_bearer as get, header, mint, now};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-
-/// The running binary, killed when dropped.
-struct Running {
-    child: Child,
-    base: String,
-    vars: HashMap<String, String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on port 0 and reads its `KEY=value` lines up to the
-/// ready line (`listening on http://…`).
-fn start(args: &[&str]) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_actix-jwt"))
-        .args(["--port", "0"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Killed on drop from here on, whatever fails below.
-    let mut run = Running {
-        child,
-        base: String::new(),
-        vars: HashMap::new(),
-    };
-    let stdout = run.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Keeps reading after the ready line, so the pipe never fills.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no ready line");
-        if let Some(base) = line.strip_prefix("listening on ") {
-            run.base = base.to_owned();
-            return run;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            run.vars.insert(k.to_owned(), v.to_owned());
-        }
-    }
-}
-
-fn header(res: &reqwest::Response, name: &str) -> String {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
+use jsonwebtoken::{Algorithm, EncodingKey};
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "reports-api";
@@ -87,18 +25,25 @@ struct Signer {
 }
 
 fn new_signer() -> Signer {
-    let pair = rcgen::KeyPair::generate().unwrap();
-    Signer {
-        key: EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap(),
-        public_pem: pair.public_key_pem(),
-    }
+    let (key, public_pem) = es256_key();
+    Signer { key, public_pem }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+fn start(args: &[&str]) -> Running {
+    harness::start(env!("CARGO_BIN_EXE_actix-jwt"), args, &[])
+}
+
+/// The binary for `ISSUER` and `AUDIENCE`, with its keys from `file`
+/// given as `flag`.
+fn start_trusting(flag: &str, file: &std::path::Path) -> Running {
+    start(&[
+        "--issuer",
+        ISSUER,
+        "--audience",
+        AUDIENCE,
+        flag,
+        file.to_str().unwrap(),
+    ])
 }
 
 /// An RFC 9068 access token, with `edit` applied to its claims.
@@ -109,17 +54,7 @@ fn token(signer: &Signer, edit: impl FnOnce(&mut serde_json::Value)) -> String {
         "scope": "reports:read", "iat": now, "exp": now + 300, "jti": format!("j-{now}"),
     });
     edit(&mut claims);
-    let mut header = Header::new(Algorithm::ES256);
-    header.typ = Some("at+jwt".to_owned());
-    jsonwebtoken::encode(&header, &claims, &signer.key).unwrap()
-}
-
-async fn get(run: &Running, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new().get(format!("{}{path}", run.base));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send().await.unwrap()
+    mint(&signer.key, None, &claims)
 }
 
 async fn assert_refused(res: reqwest::Response, status: u16, challenge_has: &str) {
@@ -143,14 +78,7 @@ async fn a_static_jwks() {
         serde_json::to_vec(&JwkSet { keys: vec![jwk] }).unwrap(),
     )
     .unwrap();
-    let run = start(&[
-        "--issuer",
-        ISSUER,
-        "--audience",
-        AUDIENCE,
-        "--jwks",
-        jwks.to_str().unwrap(),
-    ]);
+    let run = start_trusting("--jwks", &jwks);
 
     // Allowed, and the handler's typed claims.
     let good = token(&signer, |_| {});
@@ -195,14 +123,7 @@ async fn a_pem_public_key() {
     let dir = tempfile::tempdir().unwrap();
     let pem = dir.path().join("es256.pub.pem");
     std::fs::write(&pem, &signer.public_pem).unwrap();
-    let run = start(&[
-        "--issuer",
-        ISSUER,
-        "--audience",
-        AUDIENCE,
-        "--public-key",
-        pem.to_str().unwrap(),
-    ]);
+    let run = start_trusting("--public-key", &pem);
     let good = token(&signer, |_| {});
     assert_eq!(get(&run, "/v1/reports", Some(&good)).await.status(), 200);
     let other = token(&new_signer(), |_| {});

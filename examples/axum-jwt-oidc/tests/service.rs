@@ -9,77 +9,32 @@
     clippy::indexing_slicing
 )] // test code: a panic is a failed test
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "../../support/harness.rs"]
+mod harness;
+
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::routing::get;
 use axum::{Json, Router};
+use harness::{Running, es256_key, get_bearer as get_with, header, mint, now};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 
-/// The running binary, killed when dropped.
-struct Running {
-    child: Child,
-    base: String,
-    vars: HashMap<String, String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on port 0 and reads its `KEY=value` lines up to the
-/// ready line (`listening on http://…`).
-fn start(args: &[&str]) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_axum-jwt-oidc"))
-        .args(["--port", "0"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Killed on drop from here on, whatever fails below.
-    let mut run = Running {
-        child,
-        base: String::new(),
-        vars: HashMap::new(),
-    };
-    let stdout = run.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Keeps reading after the ready line, so the pipe never fills.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no ready line");
-        if let Some(base) = line.strip_prefix("listening on ") {
-            run.base = base.to_owned();
-            return run;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            run.vars.insert(k.to_owned(), v.to_owned());
-        }
-    }
-}
-
-fn header(res: &reqwest::Response, name: &str) -> String {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
+/// The binary trusting `issuer`, over plain HTTP on loopback.
+fn start_against(issuer: &FakeIssuer) -> Running {
+    harness::start(
+        env!("CARGO_BIN_EXE_axum-jwt-oidc"),
+        &[
+            "--issuer",
+            &issuer.url,
+            "--audience",
+            AUDIENCE,
+            "--allow-http-loopback",
+        ],
+        &[],
+    )
 }
 
 const AUDIENCE: &str = "reports-api";
@@ -96,8 +51,7 @@ struct FakeIssuer {
 /// Serves `/.well-known/openid-configuration` (naming `claimed_issuer`,
 /// or itself) and `/jwks` (one ES256 key, kid `k1`) on 127.0.0.1.
 async fn fake_issuer(claimed_issuer: Option<&str>) -> FakeIssuer {
-    let pair = rcgen::KeyPair::generate().unwrap();
-    let key = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+    let (key, _) = es256_key();
     let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
     jwk.common.key_id = Some("k1".to_owned());
     jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
@@ -143,39 +97,19 @@ async fn fake_issuer(claimed_issuer: Option<&str>) -> FakeIssuer {
 /// An RFC 9068 access token from `issuer` (kid `k1`), with `edit` applied
 /// to its claims.
 fn token(issuer: &FakeIssuer, edit: impl FnOnce(&mut serde_json::Value)) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = now();
     let mut claims = serde_json::json!({
         "iss": issuer.url, "aud": AUDIENCE, "sub": "user-1", "client_id": "spa",
         "scope": "openid reports:read", "iat": now, "exp": now + 300, "jti": format!("j-{now}"),
     });
     edit(&mut claims);
-    let mut header = Header::new(Algorithm::ES256);
-    header.typ = Some("at+jwt".to_owned());
-    header.kid = Some("k1".to_owned());
-    jsonwebtoken::encode(&header, &claims, &issuer.key).unwrap()
-}
-
-async fn get_with(run: &Running, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new().get(format!("{}{path}", run.base));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send().await.unwrap()
+    mint(&issuer.key, Some("k1"), &claims)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_from_a_discovered_issuer() {
     let issuer = fake_issuer(None).await;
-    let run = start(&[
-        "--issuer",
-        &issuer.url,
-        "--audience",
-        AUDIENCE,
-        "--allow-http-loopback",
-    ]);
+    let run = start_against(&issuer);
 
     // Allowed, with the typed claims in the handler.
     let good = token(&issuer, |_| {});
@@ -235,13 +169,7 @@ async fn metadata_naming_another_issuer_gives_no_keys() {
     // keys are not used, and tokens are answered 503 (the keys cannot be
     // had), never accepted and never a 401 that blames the caller.
     let issuer = fake_issuer(Some("https://someone-else.example")).await;
-    let run = start(&[
-        "--issuer",
-        &issuer.url,
-        "--audience",
-        AUDIENCE,
-        "--allow-http-loopback",
-    ]);
+    let run = start_against(&issuer);
     let res = get_with(&run, "/v1/whoami", Some(&token(&issuer, |_| {}))).await;
     assert_eq!(res.status(), 503);
     assert!(!header(&res, "retry-after").is_empty());

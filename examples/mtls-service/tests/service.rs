@@ -8,137 +8,14 @@
     clippy::indexing_slicing
 )] // test code: a panic is a failed test
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+#[path = "../../support/harness.rs"]
+mod harness;
 
 use auth_core::mtls::thumbprint_of;
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType,
-    date_time_ymd,
-};
+use harness::{Running, ca, client_cert, https, status_and_challenge, write_server_pki};
 
-/// The running binary, killed when dropped.
-struct Running {
-    child: Child,
-    base: String,
-    vars: HashMap<String, String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on port 0 and reads its `KEY=value` lines up to the
-/// ready line (`listening on http://…`).
 fn start(args: &[&str]) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_mtls-service"))
-        .args(["--port", "0"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Killed on drop from here on, whatever fails below.
-    let mut run = Running {
-        child,
-        base: String::new(),
-        vars: HashMap::new(),
-    };
-    let stdout = run.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Keeps reading after the ready line, so the pipe never fills.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no ready line");
-        if let Some(base) = line.strip_prefix("listening on ") {
-            run.base = base.to_owned();
-            return run;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            run.vars.insert(k.to_owned(), v.to_owned());
-        }
-    }
-}
-
-/// A client certificate: PEM (certificate then key, for reqwest) and DER.
-struct ClientCert {
-    pem: String,
-    der: Vec<u8>,
-}
-
-fn ca() -> (Issuer<'static, KeyPair>, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let pem = params.self_signed(&key).unwrap().pem();
-    (Issuer::new(params, key), pem)
-}
-
-fn client_cert(issuer: &Issuer<'static, KeyPair>, spiffe_id: &str, expired: bool) -> ClientCert {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = vec![SanType::URI(spiffe_id.try_into().unwrap())];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    if expired {
-        params.not_before = date_time_ymd(2001, 1, 1);
-        params.not_after = date_time_ymd(2002, 1, 1);
-    }
-    let cert = params.signed_by(&key, issuer).unwrap();
-    ClientCert {
-        pem: format!("{}{}", cert.pem(), key.serialize_pem()),
-        der: cert.der().to_vec(),
-    }
-}
-
-/// `ca.pem`, `server.pem` and `server.key` in `dir`; the CA.
-fn write_server_pki(dir: &Path) -> (Issuer<'static, KeyPair>, String) {
-    let (issuer, ca_pem) = ca();
-    let key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
-    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
-    (issuer, ca_pem)
-}
-
-fn https(ca_pem: &str, cert: Option<&str>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()]);
-    if let Some(pem) = cert {
-        b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
-    }
-    b.build().unwrap()
-}
-
-async fn status_and_challenge(req: reqwest::RequestBuilder) -> (u16, String, serde_json::Value) {
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let challenge = res
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let body = res.json().await.unwrap_or(serde_json::Value::Null);
-    (status, challenge, body)
+    harness::start(env!("CARGO_BIN_EXE_mtls-service"), args, &[])
 }
 
 #[tokio::test]

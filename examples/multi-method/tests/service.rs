@@ -9,130 +9,21 @@
     clippy::indexing_slicing
 )] // test code: a panic is a failed test
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+#[path = "../../support/harness.rs"]
+mod harness;
 
 use auth_core::mtls::thumbprint_of;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType,
+use harness::{
+    Running, ca, client_cert, es256_key, https, mint, now, status_and_challenge, write_server_pki,
 };
+use jsonwebtoken::EncodingKey;
 
-/// The running binary, killed when dropped.
-struct Running {
-    child: Child,
-    base: String,
-    vars: HashMap<String, String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on port 0 and reads its `KEY=value` lines up to the
-/// ready line (`listening on http://…`).
 fn start(args: &[&str]) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_multi-method"))
-        .args(["--port", "0"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Killed on drop from here on, whatever fails below.
-    let mut run = Running {
-        child,
-        base: String::new(),
-        vars: HashMap::new(),
-    };
-    let stdout = run.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Keeps reading after the ready line, so the pipe never fills.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no ready line");
-        if let Some(base) = line.strip_prefix("listening on ") {
-            run.base = base.to_owned();
-            return run;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            run.vars.insert(k.to_owned(), v.to_owned());
-        }
-    }
+    harness::start(env!("CARGO_BIN_EXE_multi-method"), args, &[])
 }
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "multi-method";
-
-/// A client certificate: PEM (certificate then key, for reqwest) and DER.
-struct ClientCert {
-    pem: String,
-    der: Vec<u8>,
-}
-
-fn ca() -> (Issuer<'static, KeyPair>, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let pem = params.self_signed(&key).unwrap().pem();
-    (Issuer::new(params, key), pem)
-}
-
-fn client_cert(issuer: &Issuer<'static, KeyPair>, spiffe_id: &str) -> ClientCert {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = vec![SanType::URI(spiffe_id.try_into().unwrap())];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = params.signed_by(&key, issuer).unwrap();
-    ClientCert {
-        pem: format!("{}{}", cert.pem(), key.serialize_pem()),
-        der: cert.der().to_vec(),
-    }
-}
-
-/// `ca.pem`, `server.pem` and `server.key` in `dir`; the CA.
-fn write_server_pki(dir: &Path) -> (Issuer<'static, KeyPair>, String) {
-    let (issuer, ca_pem) = ca();
-    let key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
-    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
-    (issuer, ca_pem)
-}
-
-fn https(ca_pem: &str, cert: Option<&str>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()]);
-    if let Some(pem) = cert {
-        b = b.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
-    }
-    b.build().unwrap()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// An RFC 9068 access token, bound to `bound_to` if given.
 fn token(key: &EncodingKey, bound_to: Option<&[u8]>) -> String {
@@ -144,36 +35,19 @@ fn token(key: &EncodingKey, bound_to: Option<&[u8]>) -> String {
     if let Some(der) = bound_to {
         claims["cnf"] = serde_json::json!({ "x5t#S256": thumbprint_of(der) });
     }
-    let mut header = Header::new(Algorithm::ES256);
-    header.typ = Some("at+jwt".to_owned());
-    jsonwebtoken::encode(&header, &claims, key).unwrap()
-}
-
-async fn status_and_challenge(req: reqwest::RequestBuilder) -> (u16, String, serde_json::Value) {
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let challenge = res
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let body = res.json().await.unwrap_or(serde_json::Value::Null);
-    (status, challenge, body)
+    mint(key, None, &claims)
 }
 
 #[tokio::test]
 async fn any_of_and_all_of_over_real_handshakes() {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, ca_pem) = write_server_pki(dir.path());
-    let partner = client_cert(&issuer, "spiffe://example.org/partner");
-    let other = client_cert(&issuer, "spiffe://example.org/other");
-    let untrusted = client_cert(&ca().0, "spiffe://example.org/partner");
-    let jwt_pair = KeyPair::generate().unwrap();
-    let jwt_key = EncodingKey::from_ec_pem(jwt_pair.serialize_pem().as_bytes()).unwrap();
+    let partner = client_cert(&issuer, "spiffe://example.org/partner", false);
+    let other = client_cert(&issuer, "spiffe://example.org/other", false);
+    let untrusted = client_cert(&ca().0, "spiffe://example.org/partner", false);
+    let (jwt_key, jwt_pub_pem) = es256_key();
     let jwt_pub = dir.path().join("jwt.pub.pem");
-    std::fs::write(&jwt_pub, jwt_pair.public_key_pem()).unwrap();
+    std::fs::write(&jwt_pub, jwt_pub_pem).unwrap();
     let run = start(&[
         "--pki",
         dir.path().to_str().unwrap(),
@@ -185,7 +59,7 @@ async fn any_of_and_all_of_over_real_handshakes() {
         AUDIENCE,
     ]);
     assert!(run.base.starts_with("https://127.0.0.1:"));
-    let url = |path: &str| format!("{}{path}", run.base);
+    let url = |path: &str| run.url(path);
     let anonymous = https(&ca_pem, None);
     let as_partner = https(&ca_pem, Some(&partner.pem));
     let as_other = https(&ca_pem, Some(&other.pem));
@@ -266,7 +140,7 @@ async fn dev_mode_makes_a_pki_and_tokens_that_work() {
     let read = |f: &str| std::fs::read_to_string(pki.join(f)).unwrap();
     let ca_pem = read("ca.pem");
     let client = format!("{}{}", read("client.pem"), read("client.key"));
-    let url = |path: &str| format!("{}{path}", run.base);
+    let url = |path: &str| run.url(path);
     let (s, _, _) = status_and_challenge(
         https(&ca_pem, None)
             .get(url("/v1/reports"))

@@ -10,14 +10,12 @@
     clippy::indexing_slicing
 )] // test code: a panic is a failed test
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+#[path = "../../support/harness.rs"]
+mod harness;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use auth_core::basic::hash_password;
 use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
@@ -30,69 +28,8 @@ use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
-use jsonwebtoken::{Algorithm, EncodingKey};
-
-/// The running binary, killed when dropped.
-struct Running {
-    child: Child,
-    base: String,
-    vars: HashMap<String, String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on port 0 and reads its `KEY=value` lines up to the
-/// ready line (`listening on http://…`).
-fn start(args: &[&str], secret: &str) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_oauth-client"))
-        .args(["--port", "0"])
-        .args(args)
-        .env("CLIENT_ID", CLIENT)
-        .env("CLIENT_SECRET", secret)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Killed on drop from here on, whatever fails below.
-    let mut run = Running {
-        child,
-        base: String::new(),
-        vars: HashMap::new(),
-    };
-    let stdout = run.child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    // Keeps reading after the ready line, so the pipe never fills.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no ready line");
-        if let Some(base) = line.strip_prefix("listening on ") {
-            run.base = base.to_owned();
-            return run;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            run.vars.insert(k.to_owned(), v.to_owned());
-        }
-    }
-}
-
-fn header(res: &reqwest::Response, name: &str) -> String {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
+use harness::{Running, es256_key, header};
+use jsonwebtoken::Algorithm;
 
 const ISSUER: &str = "https://as.test";
 const AUDIENCE: &str = "https://api.test";
@@ -120,7 +57,7 @@ async fn serve(app: Router) -> SocketAddr {
 }
 
 async fn stack() -> Stack {
-    let key = rcgen::KeyPair::generate().unwrap();
+    let (signing_key, public_pem) = es256_key();
     let registry = ClientRegistry::builder()
         .client(
             Client::confidential(CLIENT, hash_password(SECRET).unwrap())
@@ -134,11 +71,7 @@ async fn stack() -> Stack {
         .unwrap();
     let server = AuthorizationServer::builder(ISSUER, registry)
         .audience(AUDIENCE)
-        .signing_key(
-            EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
-            Algorithm::ES256,
-            "k1",
-        )
+        .signing_key(signing_key, Algorithm::ES256, "k1")
         .build()
         .unwrap();
     let token_hits = Arc::new(AtomicUsize::new(0));
@@ -150,7 +83,7 @@ async fn stack() -> Stack {
     let jwt = JwtAuthenticator::builder()
         .issuer(
             Issuer::new(ISSUER).audience(AUDIENCE).key(
-                JwtKey::from_pem(key.public_key_pem().as_bytes(), Algorithm::ES256)
+                JwtKey::from_pem(public_pem.as_bytes(), Algorithm::ES256)
                     .unwrap()
                     .with_kid("k1"),
             ),
@@ -182,7 +115,8 @@ async fn stack() -> Stack {
 }
 
 fn run_against(stack: &Stack, secret: &str) -> Running {
-    start(
+    harness::start(
+        env!("CARGO_BIN_EXE_oauth-client"),
         &[
             "--token-url",
             &format!("http://{}/oauth/token", stack.as_addr),
@@ -192,7 +126,7 @@ fn run_against(stack: &Stack, secret: &str) -> Running {
             "reports:read",
             "--allow-http-loopback",
         ],
-        secret,
+        &[("CLIENT_ID", CLIENT), ("CLIENT_SECRET", secret)],
     )
 }
 
@@ -201,7 +135,7 @@ async fn calls_carry_a_shared_client_credentials_token() {
     let stack = stack().await;
     let run = run_against(&stack, SECRET);
     let http = reqwest::Client::new();
-    let get = |path: &str| http.get(format!("{}{path}", run.base)).send();
+    let get = |path: &str| http.get(run.url(path)).send();
 
     // Allowed: the API saw a token for our client.
     for _ in 0..5 {
