@@ -440,7 +440,10 @@ async fn the_memory_store_is_bounded_and_forgets_what_aged_out() {
     assert_eq!(store.len(), 3);
     assert!(!store.is_empty());
     let shown = format!("{store:?}");
-    assert!(shown.contains("partitions: 3") && shown.contains("max_partitions: 3"), "{shown}");
+    assert!(
+        shown.contains("partitions: 3") && shown.contains("max_partitions: 3"),
+        "{shown}"
+    );
     // Full of live cells: a new partition waits, known ones are answered.
     let full = store.check_now(&q, "d").unwrap_err();
     assert_eq!(full.kind(), StoreErrorKind::Full);
