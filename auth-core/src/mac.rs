@@ -1,6 +1,6 @@
 //! Keyed hashing (HMAC-SHA-256) shared by the API key store and the Basic cache.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// HMAC-SHA-256 keyed with `key`, of any length: hmac's own constructor
@@ -9,7 +9,7 @@ use sha2::Sha256;
 /// used to build (see the tests).
 pub(crate) fn keyed(key: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length: this never fails.
-    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
 #[cfg_attr(not(feature = "basic"), allow(dead_code))] // used by the Basic cache
@@ -27,7 +27,6 @@ pub(crate) fn tag(mac: &Hmac<Sha256>, parts: &[&[u8]]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hmac::digest::KeyInit;
     use sha2::Digest;
 
     fn hex(bytes: &[u8]) -> String {
