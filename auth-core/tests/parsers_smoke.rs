@@ -15,27 +15,27 @@ use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
 use auth_core::{AnyOf, Credential, Guard, Secret, SimpleRequest};
 use base64::Engine as _;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt as _, SeedableRng};
 
 fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
     let mut v = seed.to_vec();
-    for _ in 0..rng.gen_range(1..6) {
-        match rng.gen_range(0..5) {
+    for _ in 0..rng.random_range(1..6) {
+        match rng.random_range(0..5) {
             0 if !v.is_empty() => {
-                let i = rng.gen_range(0..v.len());
-                v[i] = rng.r#gen();
+                let i = rng.random_range(0..v.len());
+                v[i] = rng.random();
             }
             1 => {
-                let i = rng.gen_range(0..=v.len());
+                let i = rng.random_range(0..=v.len());
                 let specials = b"._-:=+/ %\"\\\x00\xff";
-                v.insert(i, specials[rng.gen_range(0..specials.len())]);
+                v.insert(i, specials[rng.random_range(0..specials.len())]);
             }
             2 if !v.is_empty() => {
-                let i = rng.gen_range(0..v.len());
+                let i = rng.random_range(0..v.len());
                 v.truncate(i);
             }
             3 => v.extend_from_slice(seed),
-            _ => v.push(rng.r#gen()),
+            _ => v.push(rng.random()),
         }
     }
     v

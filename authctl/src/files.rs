@@ -102,9 +102,12 @@ pub(crate) fn write(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> C
 
 /// `<file>.<random>.tmp` beside the file.
 fn temp_path(path: &Path) -> PathBuf {
-    use rand::RngCore as _;
+    use rand::Rng as _;
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{:016x}.tmp", rand::rngs::OsRng.next_u64()));
+    name.push(format!(
+        ".{:016x}.tmp",
+        rand::rand_core::UnwrapErr(rand::rngs::SysRng).next_u64()
+    ));
     path.with_file_name(name)
 }
 

@@ -419,9 +419,9 @@ fn hmac_signer(secret: &[u8]) -> CliResult<Signer> {
 
 /// 128 random bits, base64url.
 fn random_id() -> String {
-    use rand::RngCore as _;
+    use rand::Rng as _;
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 

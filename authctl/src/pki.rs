@@ -511,9 +511,9 @@ fn now() -> OffsetDateTime {
 
 /// 128 random bits, positive (RFC 5280 §4.1.2.2: at most 20 octets).
 fn random_serial() -> SerialNumber {
-    use rand::RngCore as _;
+    use rand::Rng as _;
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
     if let Some(first) = bytes.first_mut() {
         *first = (*first & 0x7f) | 0x01;
     }

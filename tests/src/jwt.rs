@@ -143,7 +143,8 @@ pub fn raw(header: &Value, claims: &Value, signature: &[u8]) -> String {
 /// HS256 over `header.claims` with any key at all (the confusion attacks).
 pub fn hs256_with_key(header: &Value, claims: &Value, key: &[u8]) -> String {
     let message = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut mac =
+        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     mac.update(message.as_bytes());
     format!("{message}.{}", b64(mac.finalize().into_bytes()))
 }

@@ -10,9 +10,10 @@
 //! | secret | 43 base62 characters (256 bits from the OS CSPRNG) | the secret |
 //! | checksum | 6 base62 characters, CRC-32 of everything before it | a scanner can tell a real key from a lookalike offline, and a typo is refused without a lookup |
 
-use rand::Rng;
-use rand::distributions::Alphanumeric;
-use rand::rngs::OsRng;
+use rand::RngExt as _;
+use rand::distr::Alphanumeric;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
 
 use crate::secret::Secret;
 
@@ -110,7 +111,7 @@ pub(crate) fn generate(prefix: &str, env: Environment) -> (ApiKey, String) {
 
 fn random_base62(len: usize) -> String {
     // Alphanumeric draws uniformly from the 62 characters by rejection sampling.
-    OsRng
+    UnwrapErr(SysRng)
         .sample_iter(&Alphanumeric)
         .take(len)
         .map(char::from)

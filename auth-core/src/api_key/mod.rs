@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use rand::RngCore;
+use rand::Rng as _;
 use sha2::Sha256;
 
 use crate::authenticate::{AuthRequest, Authenticator, BoxFuture, Specificity};
@@ -84,7 +84,7 @@ impl Pepper {
     /// 32 fresh bytes from the OS CSPRNG.
     pub fn generate() -> Self {
         let mut bytes = vec![0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
         Self(Secret::new(bytes))
     }
 

@@ -114,11 +114,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{PasswordHash, PasswordHasher};
 use hmac::Hmac;
-use rand::RngCore;
+use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -142,9 +141,8 @@ pub use parse::{MAX_PASSWORD_LEN, MAX_USER_LEN, prepare_password, prepare_userna
 /// salt), after RFC 8265 OpaqueString preparation.
 pub fn hash_password(password: &str) -> Result<String, ConfigError> {
     let prepared = Secret::from(prepare_password(password));
-    let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
-        .hash_password(prepared.expose(), &salt)
+        .hash_password(prepared.expose())
         .map(|h| h.to_string())
         .map_err(|_| ConfigError::invalid("password hashing"))
 }
@@ -383,14 +381,14 @@ impl BasicAuthenticatorBuilder {
         // any user has, so that no unknown user answers faster than the
         // slowest known one.
         let mut random = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut random);
+        rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut random);
         let dummy_params = strongest.unwrap_or_default();
         let dummy_hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, dummy_params.clone())
-            .hash_password(&random, &SaltString::generate(&mut OsRng))
+            .hash_password(&random)
             .map(|h| h.to_string())
             .map_err(|_| ConfigError::invalid("password hashing"))?;
         let mut cache_key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut cache_key);
+        rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut cache_key);
         let mut lockout = match self.lockout {
             Some(store) => Lockout::with_store(store, self.max_failures, self.lockout_window),
             None => Lockout::new(self.max_failures, self.lockout_window),
@@ -534,10 +532,6 @@ fn verify_into(phc: &str, password: &[u8], blocks: &mut Vec<argon2::Block>) -> b
         .version
         .map_or(Ok(Version::V0x13), Version::try_from)
         .unwrap_or(Version::V0x13);
-    let mut salt_buf = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-        return false;
-    };
     let need = params.block_count();
     if blocks.len() < need {
         blocks.resize(need, argon2::Block::default());
@@ -545,7 +539,7 @@ fn verify_into(phc: &str, password: &[u8], blocks: &mut Vec<argon2::Block>) -> b
     let mut out = vec![0u8; expected.len()];
     let argon2 = Argon2::new(Algorithm::Argon2id, version, params);
     argon2
-        .hash_password_into_with_memory(password, salt, &mut out, blocks.as_mut_slice())
+        .hash_password_into_with_memory(password, &salt, &mut out, blocks.as_mut_slice())
         .is_ok()
         && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
@@ -989,6 +983,49 @@ mod tests {
         ));
     }
 
+    /// PHC strings written by `hash_password` on argon2 0.5.3 /
+    /// password-hash 0.5 (before the move to argon2 0.6): stored hashes keep
+    /// verifying, through the pooled check and argon2's own.
+    const ARGON2_0_5_HASHES: [(&str, &str); 2] = [
+        (
+            "correct horse battery staple",
+            "$argon2id$v=19$m=19456,t=2,p=1$DX8ZOrk12TsgnS7+FUzjKA$LAztsAMjLa3pFmzy9AMyWyO3Qrl0ap0alaTlm5vPQKQ",
+        ),
+        (
+            "p\u{e4}ssw\u{f6}rd",
+            "$argon2id$v=19$m=19456,t=2,p=1$iyuerJRe/ayTM8+YcoG+ig$+YzgxViBEzbQD1JPU9QWs53Ym7gQEwS+1JSGnL74XeQ",
+        ),
+    ];
+
+    #[test]
+    fn hashes_made_by_argon2_0_5_still_verify() {
+        use argon2::PasswordVerifier as _;
+        let mut blocks = Vec::new();
+        for (pw, phc) in ARGON2_0_5_HASHES {
+            let prepared = prepare_password(pw);
+            assert!(verify_into(phc, prepared.as_bytes(), &mut blocks), "{pw}");
+            assert!(!verify_into(phc, b"wrong", &mut blocks), "{pw}");
+            let parsed = PasswordHash::new(phc).unwrap();
+            assert!(
+                Argon2::default()
+                    .verify_password(prepared.as_bytes(), &parsed)
+                    .is_ok()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_with_an_argon2_0_5_hash_signs_in() {
+        let (pw, phc) = ARGON2_0_5_HASHES[1];
+        let a = BasicAuthenticator::builder()
+            .user(BasicUser::new("alice", phc))
+            .build()
+            .unwrap();
+        let g = Guard::builder(a).build().unwrap();
+        assert!(g.check(&basic("alice", pw)).await.is_ok());
+        assert!(g.check(&basic("alice", "passwort")).await.is_err());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn at_most_the_permits_hash_at_once() {
         let a = BasicAuthenticator::builder()
@@ -1190,7 +1227,7 @@ mod tests {
     fn hash_with(m: u32, t: u32) -> String {
         let params = Params::new(m, t, 1, None).unwrap();
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-            .hash_password(b"pw", &SaltString::generate(&mut OsRng))
+            .hash_password(b"pw")
             .unwrap()
             .to_string()
     }

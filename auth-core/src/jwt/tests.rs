@@ -41,8 +41,8 @@ fn access_claims(iss: &str) -> serde_json::Value {
 const A: &str = "https://a.example";
 
 fn rand_jti() -> u64 {
-    use rand::RngCore;
-    rand::rngs::OsRng.next_u64()
+    use rand::Rng as _;
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).next_u64()
 }
 
 /// An authenticator builder trusting only `https://a.example`, with `a`'s

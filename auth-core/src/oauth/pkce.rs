@@ -91,9 +91,9 @@ pub fn verify(verifier: &str, challenge: &str) -> Result<(), OAuthError> {
 
 /// A new random verifier (64 characters, 384 bits) for clients and tests.
 pub fn new_verifier() -> String {
-    use rand::RngCore as _;
+    use rand::Rng as _;
     let mut bytes = [0u8; 48];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 

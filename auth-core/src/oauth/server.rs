@@ -346,9 +346,9 @@ impl AuthorizationServerBuilder {
             }
             Some(key) => crate::mac::keyed(key.expose()),
             None => {
-                use rand::RngCore as _;
+                use rand::Rng as _;
                 let mut random = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut random);
+                rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut random);
                 crate::mac::keyed(&random)
             }
         };
@@ -436,9 +436,9 @@ pub(super) fn now_secs() -> u64 {
 
 /// `bytes` random bytes, base64url.
 pub(super) fn random_b64(bytes: usize) -> String {
-    use rand::RngCore as _;
+    use rand::Rng as _;
     let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut buf);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 

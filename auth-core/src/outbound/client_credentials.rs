@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rand::Rng as _;
+use rand::RngExt as _;
 use serde_json::Value;
 
 use super::{CredentialHeader, OutboundError, OutboundErrorKind, TokenSource};
@@ -622,7 +622,7 @@ fn lifetime(expires_in: Option<&Value>, max: Duration) -> Duration {
 fn schedule(sent_at: Instant, lifetime: Duration, margin: Duration) -> (Instant, Instant) {
     let expires_at = sent_at.checked_add(lifetime).unwrap_or(sent_at);
     let window = (lifetime / 10).max(margin).min(lifetime / 2);
-    let jitter = window.mul_f64(rand::thread_rng().gen_range(0.0..0.5));
+    let jitter = window.mul_f64(rand::rng().random_range(0.0..0.5));
     let refresh_at = expires_at
         .checked_sub(window + jitter)
         .unwrap_or(sent_at)

@@ -61,7 +61,7 @@ use auth_actix::{Auth, RequireAuth};
 use auth_core::basic::{BasicAuthenticator, BasicUser, MAX_PASSWORD_LEN, hash_password};
 use auth_core::store::MemoryUserStore;
 use auth_core::{Guard, Identity, Policy};
-use rand::distributions::{Alphanumeric, DistString};
+use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 
 type Error = Box<dyn std::error::Error>;
@@ -141,7 +141,7 @@ async fn put_user(
 
 /// 24 random letters and digits (about 143 bits).
 fn random_password() -> String {
-    Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
+    Alphanumeric.sample_string(&mut rand::rand_core::UnwrapErr(rand::rngs::SysRng), 24)
 }
 
 #[actix_web::main]

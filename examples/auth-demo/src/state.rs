@@ -452,7 +452,10 @@ fn write_jwt_keys(dir: &Path) -> Result<JwtFiles, DemoError> {
         files.push(SigningKeyFile { kid, ..file });
     }
     let mut secret = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    rand::Rng::fill_bytes(
+        &mut rand::rand_core::UnwrapErr(rand::rngs::SysRng),
+        &mut secret,
+    );
     let rs256 = files.pop().ok_or_else(|| DemoError::msg("RS256 key"))?;
     let es256 = files.pop().ok_or_else(|| DemoError::msg("ES256 key"))?;
     Ok(JwtFiles {
@@ -483,9 +486,9 @@ fn rs256_jwk(dir: &Path, jwt: &JwtFiles) -> Result<Jwk, DemoError> {
 
 /// A 24-character password (about 143 bits) from the OS CSPRNG.
 pub(crate) fn random_password() -> String {
-    use rand::Rng;
-    rand::rngs::OsRng
-        .sample_iter(&rand::distributions::Alphanumeric)
+    use rand::RngExt as _;
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng)
+        .sample_iter(&rand::distr::Alphanumeric)
         .take(24)
         .map(char::from)
         .collect()

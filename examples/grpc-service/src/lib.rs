@@ -169,9 +169,9 @@ pub async fn guard() -> Result<(Guard, Credentials), Error> {
 }
 
 fn random_bytes() -> Vec<u8> {
-    use rand::RngCore as _;
+    use rand::Rng as _;
     let mut bytes = vec![0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
     bytes
 }
 
