@@ -1,5 +1,7 @@
 //! [`RequireAuth`]: the actix-web middleware.
 
+use auth_core::Rejection;
+use auth_core::limits::ResponseHeaders;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -121,6 +123,29 @@ pub struct RequireAuthMiddleware<S> {
 
 pub(crate) type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// What both middlewares do with a check's outcome: call `service` and put
+/// the headers on its response, or answer with the refusal.
+pub(crate) async fn pass_or_refuse<S, B>(
+    service: &S,
+    req: ServiceRequest,
+    outcome: Result<ResponseHeaders, Rejection>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    match outcome {
+        Ok(headers) => {
+            let mut res = service.call(req).await?;
+            add_headers(res.headers_mut(), &headers);
+            Ok(res.map_into_left_body())
+        }
+        Err(rejection) => Ok(req
+            .into_response(rejection_response(&rejection))
+            .map_into_right_body()),
+    }
+}
+
 impl<S, B> Service<ServiceRequest> for RequireAuthMiddleware<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
@@ -144,24 +169,16 @@ where
         let guard = self.guard.clone();
         let service = self.service.clone();
         Box::pin(async move {
-            match guard.check(&head).await {
-                Ok(decision) => {
-                    let (identity, headers) = decision.into_parts();
-                    {
-                        let mut ext = req.extensions_mut();
-                        if let Some(id) = identity {
-                            ext.insert(id);
-                        }
-                        ext.insert(Checked { guard });
-                    }
-                    let mut res = service.call(req).await?;
-                    add_headers(res.headers_mut(), &headers);
-                    Ok(res.map_into_left_body())
+            let outcome = guard.check(&head).await.map(|decision| {
+                let (identity, headers) = decision.into_parts();
+                let mut ext = req.extensions_mut();
+                if let Some(id) = identity {
+                    ext.insert(id);
                 }
-                Err(rejection) => Ok(req
-                    .into_response(rejection_response(&rejection))
-                    .map_into_right_body()),
-            }
+                ext.insert(Checked { guard });
+                headers
+            });
+            pass_or_refuse(&*service, req, outcome).await
         })
     }
 }

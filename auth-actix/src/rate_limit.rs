@@ -1,5 +1,6 @@
 //! [`RateLimit`]: a rate limit as an actix-web middleware of its own.
 
+use crate::middleware::pass_or_refuse;
 use std::future::{Ready, ready};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,7 +11,6 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use auth_core::Identity;
 use auth_core::limits::{Limit, check_limit};
 
-use crate::error::{add_headers, rejection_response};
 use crate::middleware::{Checked, LocalBoxFuture};
 use crate::request::HeadView;
 
@@ -151,16 +151,8 @@ where
         let limit = Arc::clone(&self.limit);
         let service = Rc::clone(&self.service);
         Box::pin(async move {
-            match check_limit(&*limit, &head, identity.as_ref(), guard.as_ref()).await {
-                Ok(headers) => {
-                    let mut res = service.call(req).await?;
-                    add_headers(res.headers_mut(), &headers);
-                    Ok(res.map_into_left_body())
-                }
-                Err(rejection) => Ok(req
-                    .into_response(rejection_response(&rejection))
-                    .map_into_right_body()),
-            }
+            let outcome = check_limit(&*limit, &head, identity.as_ref(), guard.as_ref()).await;
+            pass_or_refuse(&*service, req, outcome).await
         })
     }
 }
