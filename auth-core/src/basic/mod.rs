@@ -106,6 +106,52 @@
 //!   caches, for known and unknown names alike, before hashing; how long
 //!   the store takes to answer a hit and a miss is the store's to keep
 //!   alike. Users of the fixed list are found without asking the store.
+//!
+//! # Internationalised names and passwords (RFC 8265)
+//!
+//! The challenge says `charset="UTF-8"`, and both halves of a pair are
+//! prepared as RFC 7617 §2.1 asks, through `precis-profiles`, before they
+//! are compared or hashed:
+//!
+//! - the user name by UsernameCasePreserved ([`prepare_username`]): width
+//!   mapping, NFC, no symbols, punctuation or spaces outside ASCII, and the
+//!   bidi rule; parts separated by ASCII spaces (`Jane Doe`) are allowed,
+//!   as RFC 8265 §3.5 permits, and case is kept;
+//! - the password by OpaqueString ([`prepare_password`]): non-ASCII spaces
+//!   to U+0020, NFC, and no control, unassigned or default-ignorable code
+//!   points (a zero-width space, a soft hyphen, an emoji's variation
+//!   selector U+FE0F); the empty password is refused.
+//!
+//! So `René` typed as `e` + combining accent and `René` precomposed are one
+//! user, and a password typed with a no-break space matches one set with a
+//! space. A pair that RFC 8265 refuses gets the 401 of a malformed pair: no
+//! argon2 check, and nothing counted against the user (it can never be
+//! right). A user name it refuses is a [`ConfigError`] for the fixed list,
+//! an error from [`MemoryUserStore::insert`], and a store record with such a
+//! name is refused like an unknown user. [`hash_password`] refuses a
+//! password it refuses.
+//!
+//! ## Migrating hashes made before RFC 8265 enforcement
+//!
+//! Earlier releases prepared by mapping and NFC alone and refused no code
+//! point. For every name and password RFC 8265 accepts, the prepared text is
+//! the same byte for byte, so stored hashes keep verifying (a test checks an
+//! `ä`/`ö` password hashed by the earlier code). What changes:
+//!
+//! - **User names** with a character UsernameCasePreserved refuses, or a
+//!   space at either end, now fail [`BasicAuthenticatorBuilder::build`] with
+//!   a message naming the rule. Rename those users (`prepare_username` over
+//!   your list finds them all before you upgrade).
+//! - **Passwords** holding a code point OpaqueString refuses (most often
+//!   U+FE0F after an emoji, U+200B or U+00AD pasted from a document) can no
+//!   longer log in: their pairs are refused before the hash is read. A hash
+//!   does not tell which users these are, and the decision log names no
+//!   user for a refused pair (a password typed into the name field must not
+//!   reach it); it does count them as `reason="malformed_password_rfc8265"`.
+//!   Announce the change, and have users whose password stops working set
+//!   a new one. Passwords of ASCII only, and
+//!   non-ASCII passwords of letters, digits, symbols and spaces, are
+//!   unaffected.
 
 mod parse;
 
@@ -135,12 +181,20 @@ use crate::store::MemoryUserStore;
 
 /// argon2's parameters (memory in KiB, passes, lanes), re-exported.
 pub use argon2::Params as Argon2Params;
-pub use parse::{MAX_PASSWORD_LEN, MAX_USER_LEN, prepare_password, prepare_username};
+pub use parse::{
+    MAX_PASSWORD_LEN, MAX_USER_LEN, PrepareError, PrepareErrorKind, prepare_password,
+    prepare_username,
+};
 
 /// Hashes a password as an argon2id PHC string (default parameters, random
-/// salt), after RFC 8265 OpaqueString preparation.
+/// salt), after RFC 8265 OpaqueString preparation; a password that
+/// preparation refuses ([`prepare_password`]) is an error.
 pub fn hash_password(password: &str) -> Result<String, ConfigError> {
-    let prepared = Secret::from(prepare_password(password));
+    let prepared = Secret::from(prepare_password(password).map_err(|e| {
+        ConfigError::invalid(format!(
+            "password not valid under RFC 8265 OpaqueString: {e}"
+        ))
+    })?);
     Argon2::default()
         .hash_password(prepared.expose())
         .map(|h| h.to_string())
@@ -368,10 +422,7 @@ impl BasicAuthenticatorBuilder {
                 }
                 None => strongest = Some(params),
             }
-            if user.username.len() > MAX_USER_LEN {
-                return Err(ConfigError::invalid("Basic user name too long"));
-            }
-            let name = prepare_username(&user.username);
+            let name = prepared_name(&user)?;
             if users.insert(name, Arc::new(user)).is_some() {
                 return Err(ConfigError::invalid("duplicate Basic user name"));
             }
@@ -503,15 +554,25 @@ fn hash_params(phc: &str) -> Result<Params, ConfigError> {
 
 /// Checks a user as [`BasicAuthenticatorBuilder::build`] checks the fixed
 /// list (an argon2id hash at OWASP's minimum or above, a name within
-/// [`MAX_USER_LEN`]); for stores that refuse bad records when written.
-pub(crate) fn check_user(user: &BasicUser) -> Result<Params, ConfigError> {
+/// [`MAX_USER_LEN`] that RFC 8265 allows); for stores that refuse bad
+/// records when written. Answers the prepared name.
+pub(crate) fn check_user(user: &BasicUser) -> Result<String, ConfigError> {
+    let name = prepared_name(user)?;
+    hash_params(&user.password_hash)?;
+    Ok(name)
+}
+
+/// A user's name as requests will present it (RFC 8265 prepared), or why it
+/// cannot be one.
+fn prepared_name(user: &BasicUser) -> Result<String, ConfigError> {
     if user.username.len() > MAX_USER_LEN {
         return Err(ConfigError::invalid("Basic user name too long"));
     }
-    if prepare_username(&user.username).is_empty() {
-        return Err(ConfigError::invalid("Basic user name empty"));
-    }
-    hash_params(&user.password_hash)
+    prepare_username(&user.username).map_err(|e| {
+        ConfigError::invalid(format!(
+            "Basic user name not valid under RFC 8265 UsernameCasePreserved: {e}"
+        ))
+    })
 }
 
 /// Checks `password` against the argon2id PHC string `phc`, in `blocks`
@@ -656,11 +717,10 @@ impl BasicAuthenticator {
         if user.chars().any(char::is_control) || password.chars().any(char::is_control) {
             return Err(malformed());
         }
-        let user = parse::prepare_username(user);
-        if user.is_empty() {
+        let (Ok(user), Ok(password)) = (prepare_username(user), prepare_password(password)) else {
             return Err(malformed());
-        }
-        let password = Secret::from(parse::prepare_password(password));
+        };
+        let password = Secret::from(password);
         self.check_pair(head, user, password).await
     }
 
@@ -708,7 +768,9 @@ impl BasicAuthenticator {
     /// an error logged, without the hash) for one that must not be
     /// checked, which is then refused like an unknown user.
     fn admit(&self, asked: &str, user: BasicUser) -> Option<BasicUser> {
-        if user.username.len() > MAX_USER_LEN || prepare_username(&user.username) != asked {
+        if user.username.len() > MAX_USER_LEN
+            || prepare_username(&user.username).ok().as_deref() != Some(asked)
+        {
             tracing::error!(target: "auth_core", "Basic user store answered with a user of another name (a case-insensitive lookup?); refused as unknown");
             return None;
         }
@@ -852,6 +914,8 @@ impl Authenticator for BasicAuthenticator {
                     parse::ParseError::NoColon => "malformed_no_colon",
                     parse::ParseError::Control => "malformed_control_character",
                     parse::ParseError::EmptyUser => "malformed_empty_user",
+                    parse::ParseError::User => "malformed_user_rfc8265",
+                    parse::ParseError::Password => "malformed_password_rfc8265",
                     parse::ParseError::TooLong => "credential_too_long",
                 })
                 .with_detail("the Basic credentials are malformed")
@@ -1002,7 +1066,7 @@ mod tests {
         use argon2::PasswordVerifier as _;
         let mut blocks = Vec::new();
         for (pw, phc) in ARGON2_0_5_HASHES {
-            let prepared = prepare_password(pw);
+            let prepared = prepare_password(pw).unwrap();
             assert!(verify_into(phc, prepared.as_bytes(), &mut blocks), "{pw}");
             assert!(!verify_into(phc, b"wrong", &mut blocks), "{pw}");
             let parsed = PasswordHash::new(phc).unwrap();
@@ -1182,6 +1246,66 @@ mod tests {
             .into_identity()
             .unwrap();
         assert_eq!(id.subject(), "r\u{e9}ne");
+    }
+
+    #[tokio::test]
+    async fn pairs_rfc8265_refuses_are_401_uncounted_and_unhashed() {
+        let (a, g) = build((5, Duration::from_secs(900)));
+        // A zero-width space in the password, an emoji in the name, a
+        // trailing space, the empty password: each the same 401 with the
+        // challenge as a malformed pair, with no argon2 check and nothing
+        // counted against the user (a pair RFC 8265 refuses can never be
+        // right).
+        let cases = [
+            ("alice", "p\u{200B}w"),
+            ("alice", ""),
+            ("al\u{1F600}ce", "pw"),
+            ("alice ", "pw"),
+        ];
+        for _ in 0..3 {
+            for (user, password) in cases {
+                let r = g.check(&basic(user, password)).await.unwrap_err();
+                assert_eq!(r.status(), 401, "{user:?}");
+                let body = String::from_utf8_lossy(r.body());
+                assert!(body.contains("malformed"), "{user:?}: {body}");
+                assert!(
+                    r.header_values("www-authenticate")
+                        .any(|c| c.starts_with("Basic ")),
+                    "{user:?}"
+                );
+            }
+        }
+        assert_eq!(a.verification_count(), 0);
+        assert!(g.check(&basic("alice", "pw")).await.is_ok());
+    }
+
+    #[test]
+    fn names_and_passwords_rfc8265_refuses_are_configuration_errors() {
+        let hash = hash_password("pw").unwrap();
+        for name in ["\u{2603}", " alice", "bob\u{200B}", ""] {
+            let built = BasicAuthenticator::builder()
+                .user(BasicUser::new(name, hash.clone()))
+                .build();
+            let e = built.err().unwrap_or_else(|| panic!("{name:?} accepted"));
+            assert_eq!(
+                e.kind(),
+                crate::error::ConfigErrorKind::InvalidValue,
+                "{name:?}"
+            );
+            let store = crate::store::MemoryUserStore::new();
+            assert!(store.insert(BasicUser::new(name, hash.clone())).is_err());
+            assert!(!store.remove(name));
+        }
+        // A name of parts is one user.
+        assert!(
+            BasicAuthenticator::builder()
+                .user(BasicUser::new("Jane Doe", hash.clone()))
+                .build()
+                .is_ok()
+        );
+        for password in ["", "pw\u{FE0F}", "x\u{E0001}"] {
+            assert!(hash_password(password).is_err(), "{password:?}");
+        }
     }
 
     #[tokio::test]

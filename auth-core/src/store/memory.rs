@@ -46,18 +46,17 @@ mod users {
         /// Refuses what the authenticator's builder refuses in a fixed
         /// list: a hash that is not argon2id or is below OWASP's minimum, a
         /// name longer than [`MAX_USER_LEN`](crate::basic::MAX_USER_LEN)
-        /// or empty.
+        /// or one RFC 8265 refuses ([`prepare_username`]).
         pub fn insert(&self, user: BasicUser) -> Result<(), ConfigError> {
-            check_user(&user)?;
-            let name = prepare_username(user.username());
+            let name = check_user(&user)?;
             self.write().insert(name, user);
             Ok(())
         }
 
         /// Removes the user named `name` (prepared here); `false` if there
-        /// was none.
+        /// was none, or if `name` is not a user name under RFC 8265.
         pub fn remove(&self, name: &str) -> bool {
-            self.write().remove(&prepare_username(name)).is_some()
+            prepare_username(name).is_ok_and(|name| self.write().remove(&name).is_some())
         }
 
         /// How many users there are.
