@@ -75,20 +75,35 @@ enum Command {
 
 // ---------------------------------------------------------------- key
 
-/// Where the keys are: the demo's state directory, or two files.
+/// Where the keys are: the demo's state directory, two files, or Redis
+/// (with the pepper from the state directory or a file).
 #[derive(Args, Debug, Clone)]
 pub(crate) struct KeyStoreArgs {
     /// The demo's state directory: keys in DIR/server/api-keys.json, the
-    /// pepper in DIR/server/pepper.
+    /// pepper in DIR/server/pepper (with --redis, only the pepper).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["keys", "pepper_file"])]
     pub(crate) state_dir: Option<PathBuf>,
     /// The key store file (JSON of key hashes and metadata).
-    #[arg(long, value_name = "FILE", requires = "pepper_file")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "pepper_file",
+        conflicts_with = "redis"
+    )]
     pub(crate) keys: Option<PathBuf>,
     /// The file holding the pepper, the server secret keys are hashed with
-    /// (unpadded base64url; make one with `authctl key pepper`).
-    #[arg(long, value_name = "FILE", requires = "keys")]
+    /// (unpadded base64url; make one with `authctl key pepper`). With
+    /// --keys FILE, or with --redis URL.
+    #[arg(long, value_name = "FILE")]
     pub(crate) pepper_file: Option<PathBuf>,
+    /// The keys in the Redis at URL (redis://host:port[/db]), where the demo
+    /// run with `--redis URL` keeps them (key prefix `auth`), instead of a
+    /// file: changes reach every server on that Redis at once. The pepper
+    /// comes from --state-dir DIR (the demo's) or --pepper-file FILE. No
+    /// user or password in the URL: no secret is taken from the command
+    /// line.
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,15 +1,23 @@
-//! `authctl key …`: API keys through auth-core's `ApiKeys` over a
-//! `FileKeyStore`, never by rewriting the file: each write locks
-//! `<file>.lock`, folds in what another process (a running server) wrote,
-//! the more restrictive value winning, so nobody's change is undone.
+//! `authctl key …`: API keys through auth-core's `ApiKeys`, never by
+//! rewriting the store behind its back.
+//!
+//! - Over a `FileKeyStore`: each write locks `<file>.lock`, folds in what
+//!   another process (a running server) wrote, the more restrictive value
+//!   winning, so nobody's change is undone.
+//! - With `--redis URL`, over the `RedisKeyStore` a demo run with
+//!   `--redis URL` uses (`examples/auth-demo/src/stores.rs`: the default key
+//!   prefix `auth`), with the pepper of its state directory: each change is
+//!   one compare-and-set on Redis, seen by every server there at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_core::api_key::{
     ApiKeys, DEFAULT_PREFIX, Environment, ID_LEN, KeyRecord, KeyTier, NewKey, Pepper,
 };
 use auth_core::store::FileKeyStore;
+use auth_core::store::redis::Redis;
 
 use crate::cli::{
     Env, KeyListArgs, KeyNewArgs, KeyPepperArgs, KeyRef, KeyRevokeArgs, KeyRotateArgs,
@@ -21,7 +29,26 @@ use crate::{Console, files, state};
 /// An open key store.
 struct Store {
     keys: ApiKeys,
-    path: PathBuf,
+    place: Place,
+}
+
+/// Where an open key store's keys are, as messages name it.
+enum Place {
+    File(PathBuf),
+    /// The URL without its query, and the key prefix.
+    Redis {
+        url: String,
+        prefix: String,
+    },
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Redis { url, prefix } => write!(f, "Redis at {url} (key prefix {prefix})"),
+        }
+    }
 }
 
 /// Whether the key store file must already exist.
@@ -32,50 +59,50 @@ enum Existing {
 }
 
 fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    // I/O and timers: the Redis connection needs both.
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start: {e}")))
 }
 
-fn open(args: &KeyStoreArgs, existing: Existing) -> CliResult<Store> {
-    let (path, pepper_path) = match (&args.state_dir, &args.keys, &args.pepper_file) {
-        (Some(dir), None, None) => {
+fn open(args: &KeyStoreArgs, existing: Existing, rt: &tokio::runtime::Runtime) -> CliResult<Store> {
+    let from_state_dir = args.state_dir.is_some();
+    let (path, pepper_path) = match (&args.redis, &args.state_dir, &args.keys, &args.pepper_file) {
+        (Some(url), Some(dir), None, None) => {
+            files::require_dir(dir, "the state directory")?;
+            return open_redis(url, &state::pepper_file(dir), true, rt);
+        }
+        (Some(url), None, None, Some(pepper)) => return open_redis(url, pepper, false, rt),
+        (Some(_), None, None, None) => {
+            return Err(CliError::usage(
+                "--redis needs the pepper its keys are hashed with: --state-dir DIR (the \
+                 demo's), or --pepper-file FILE",
+            ));
+        }
+        (Some(_), ..) => {
+            return Err(CliError::usage(
+                "--redis keeps the keys in Redis: not with --keys FILE",
+            ));
+        }
+        (None, Some(dir), None, None) => {
             files::require_dir(dir, "the state directory")?;
             (state::keys_file(dir), state::pepper_file(dir))
         }
-        (None, Some(keys), Some(pepper)) => (keys.clone(), pepper.clone()),
+        (None, None, Some(keys), Some(pepper)) => (keys.clone(), pepper.clone()),
+        (None, None, None, Some(_)) => {
+            return Err(CliError::usage(
+                "--pepper-file needs --keys FILE (a key store file) or --redis URL",
+            ));
+        }
         _ => {
             return Err(CliError::usage(
-                "say where the keys are: --state-dir DIR, or --keys FILE --pepper-file FILE",
+                "say where the keys are: --state-dir DIR, or --keys FILE --pepper-file FILE \
+                 (or --redis URL with --state-dir DIR or --pepper-file FILE)",
             ));
         }
     };
-    let pepper_text = files::read_text(&pepper_path).map_err(|e| {
-        if args.state_dir.is_some() {
-            CliError::new(
-                e.exit(),
-                format!(
-                    "{} (has the demo been started once on this state directory?)",
-                    e.message().trim_start_matches("authctl: ")
-                ),
-            )
-        } else if e.exit() == crate::Exit::Failed && !pepper_path.exists() {
-            CliError::failed(format!(
-                "{}: no such pepper file (make one with `authctl key pepper --pepper-file {}`)",
-                pepper_path.display(),
-                pepper_path.display()
-            ))
-        } else {
-            e
-        }
-    })?;
-    // The decoder's message could quote part of the pepper: not shown.
-    let pepper = Pepper::from_base64url(&pepper_text).map_err(|_| {
-        CliError::failed(format!(
-            "{}: not a pepper (at least 32 bytes, unpadded base64url)",
-            pepper_path.display()
-        ))
-    })?;
+    let pepper = read_pepper(&pepper_path, from_state_dir)?;
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() => {}
         Ok(_) => {
@@ -99,7 +126,88 @@ fn open(args: &KeyStoreArgs, existing: Existing) -> CliResult<Store> {
         .map_err(|e| CliError::failed(format!("key store: {e} (the file was left as it is)")))?;
     Ok(Store {
         keys: ApiKeys::new(store, pepper),
-        path,
+        place: Place::File(path),
+    })
+}
+
+/// The keys in the Redis at `url`, as the demo keeps them there: the same
+/// `Redis::connect` and key store (default prefix), hashed with `pepper_path`'s
+/// pepper.
+fn open_redis(
+    url: &str,
+    pepper_path: &Path,
+    from_state_dir: bool,
+    rt: &tokio::runtime::Runtime,
+) -> CliResult<Store> {
+    let shown = redis_url_shown(url)?;
+    let pepper = read_pepper(pepper_path, from_state_dir)?;
+    // The error names what failed, never the URL.
+    let redis = rt
+        .block_on(Redis::connect(url))
+        .map_err(|e| CliError::failed(format!("--redis {shown}: {e}")))?;
+    let place = Place::Redis {
+        url: shown,
+        prefix: redis.prefix().to_owned(),
+    };
+    Ok(Store {
+        keys: ApiKeys::with_store(Arc::new(redis.key_store()), pepper),
+        place,
+    })
+}
+
+/// The Redis URL as messages show it (without a query), after refusing
+/// one that holds a user or password: a secret is never taken from the
+/// command line. Nothing of a refused URL is echoed.
+fn redis_url_shown(url: &str) -> CliResult<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(CliError::usage(
+            "--redis: not a Redis URL (redis://host:port[/db])",
+        ));
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let query = tail.split_once('?').map_or("", |(_, q)| q);
+    let credentials = authority.contains('@')
+        || query
+            .split('&')
+            .any(|p| p.starts_with("pass") || p.starts_with("user"));
+    if credentials {
+        return Err(CliError::usage(
+            "--redis: the URL holds a user or password; a secret is never taken from the \
+             command line (other users and the shell history see it). Consider that password \
+             exposed. authctl reaches a Redis without a password only (e.g. on loopback)",
+        ));
+    }
+    let path = tail.split(['?', '#']).next().unwrap_or_default();
+    Ok(format!("{scheme}://{authority}{path}"))
+}
+
+fn read_pepper(pepper_path: &Path, from_state_dir: bool) -> CliResult<Pepper> {
+    let pepper_text = files::read_text(pepper_path).map_err(|e| {
+        if from_state_dir {
+            CliError::new(
+                e.exit(),
+                format!(
+                    "{} (has the demo been started once on this state directory?)",
+                    e.message().trim_start_matches("authctl: ")
+                ),
+            )
+        } else if e.exit() == crate::Exit::Failed && !pepper_path.exists() {
+            CliError::failed(format!(
+                "{}: no such pepper file (make one with `authctl key pepper --pepper-file {}`)",
+                pepper_path.display(),
+                pepper_path.display()
+            ))
+        } else {
+            e
+        }
+    })?;
+    // The decoder's message could quote part of the pepper: not shown.
+    Pepper::from_base64url(&pepper_text).map_err(|_| {
+        CliError::failed(format!(
+            "{}: not a pepper (at least 32 bytes, unpadded base64url)",
+            pepper_path.display()
+        ))
     })
 }
 
@@ -123,7 +231,8 @@ pub(crate) fn new(args: &KeyNewArgs, console: &mut Console<'_>) -> CliResult {
             "scope {bad:?}: a scope is printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)"
         )));
     }
-    let store = open(&args.store, Existing::Optional)?;
+    let rt = runtime()?;
+    let store = open(&args.store, Existing::Optional, &rt)?;
     let mut new = NewKey::new(args.owner.clone(), environment(args.environment))
         .scopes(scopes.iter().copied())
         .tier(tier(args.tier));
@@ -133,7 +242,6 @@ pub(crate) fn new(args: &KeyNewArgs, console: &mut Console<'_>) -> CliResult {
             .ok_or_else(|| CliError::usage("--expires-in is too long"))?;
         new = new.expires_at(at);
     }
-    let rt = runtime()?;
     let (key, record) = rt
         .block_on(store.keys.issue(new))
         .map_err(|e| store_error(&e))?;
@@ -145,7 +253,7 @@ pub(crate) fn new(args: &KeyNewArgs, console: &mut Console<'_>) -> CliResult {
         record.id,
         record.owner,
         describe(&record),
-        store.path.display()
+        store.place
     );
     Ok(())
 }
@@ -153,8 +261,8 @@ pub(crate) fn new(args: &KeyNewArgs, console: &mut Console<'_>) -> CliResult {
 /// `key rotate`.
 pub(crate) fn rotate(args: &KeyRotateArgs, console: &mut Console<'_>) -> CliResult {
     let id = key_id(&args.key, console)?;
-    let store = open(&args.store, Existing::Required)?;
     let rt = runtime()?;
+    let store = open(&args.store, Existing::Required, &rt)?;
     let old = find(&rt, &store, &id)?;
     if old.revoked_at.is_some() {
         return Err(CliError::failed(format!(
@@ -180,8 +288,8 @@ pub(crate) fn rotate(args: &KeyRotateArgs, console: &mut Console<'_>) -> CliResu
 /// `key revoke`.
 pub(crate) fn revoke(args: &KeyRevokeArgs, console: &mut Console<'_>) -> CliResult {
     let id = key_id(&args.key, console)?;
-    let store = open(&args.store, Existing::Required)?;
     let rt = runtime()?;
+    let store = open(&args.store, Existing::Required, &rt)?;
     let old = find(&rt, &store, &id)?;
     if let Some(at) = old.revoked_at {
         let _ = writeln!(
@@ -198,20 +306,28 @@ pub(crate) fn revoke(args: &KeyRevokeArgs, console: &mut Console<'_>) -> CliResu
     if !revoked {
         return Err(no_such_key(&id, &store));
     }
-    let _ = writeln!(
-        console.stderr,
-        "revoked key {id} ({}) in {}; a running server on this file refuses it within {} s",
-        old.owner,
-        store.path.display(),
-        auth_core::store::RELOAD_EVERY.as_secs() + 1
-    );
+    let _ = match &store.place {
+        Place::File(path) => writeln!(
+            console.stderr,
+            "revoked key {id} ({}) in {}; a running server on this file refuses it within {} s",
+            old.owner,
+            path.display(),
+            auth_core::store::RELOAD_EVERY.as_secs() + 1
+        ),
+        Place::Redis { .. } => writeln!(
+            console.stderr,
+            "revoked key {id} ({}) in {}; every server on this Redis refuses it from now on",
+            old.owner, store.place
+        ),
+    };
     Ok(())
 }
 
 /// `key list`.
 pub(crate) fn list(args: &KeyListArgs, console: &mut Console<'_>) -> CliResult {
-    let store = open(&args.store, Existing::Required)?;
-    let records = runtime()?
+    let rt = runtime()?;
+    let store = open(&args.store, Existing::Required, &rt)?;
+    let records = rt
         .block_on(store.keys.store().list())
         .map_err(|e| store_error(&e))?;
     let now = unix_now();
@@ -275,11 +391,18 @@ pub(crate) fn list(args: &KeyListArgs, console: &mut Console<'_>) -> CliResult {
         }
         writeln!(console.stdout, "{}", line.trim_end()).map_err(io_out)?;
     }
+    let hint = match store.place {
+        // The demo copies its state directory's keys in when it starts.
+        Place::Redis { .. } if records.is_empty() => {
+            " (has a demo been started with --redis on this Redis?)"
+        }
+        _ => "",
+    };
     let _ = writeln!(
         console.stderr,
-        "{} key(s) in {}",
+        "{} key(s) in {}{hint}",
         records.len(),
-        store.path.display()
+        store.place
     );
     Ok(())
 }
@@ -339,7 +462,7 @@ fn find(rt: &tokio::runtime::Runtime, store: &Store, id: &str) -> CliResult<KeyR
 }
 
 fn no_such_key(id: &str, store: &Store) -> CliError {
-    CliError::failed(format!("no key with id {id} in {}", store.path.display()))
+    CliError::failed(format!("no key with id {id} in {}", store.place))
 }
 
 /// The key id named on the command line, or taken from a key's text on
@@ -462,5 +585,30 @@ mod tests {
         assert!(!valid_scope("a b"));
         assert!(!valid_scope("a\"b"));
         assert_eq!(timestamp(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn redis_urls_are_shown_without_secrets() {
+        assert_eq!(
+            redis_url_shown("redis://127.0.0.1:6379").unwrap(),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            redis_url_shown("redis://localhost:6379/2?protocol=resp3").unwrap(),
+            "redis://localhost:6379/2"
+        );
+        for secret in [
+            "redis://:hunter2@127.0.0.1:6379",
+            "redis://app:hunter2@127.0.0.1:6379/0",
+            "redis+unix:///run/redis.sock?pass=hunter2",
+        ] {
+            let e = redis_url_shown(secret).unwrap_err();
+            assert_eq!(e.exit(), crate::Exit::Usage, "{secret}");
+            assert!(!e.message().contains("hunter2"), "{secret}");
+        }
+        assert_eq!(
+            redis_url_shown("127.0.0.1:6379").unwrap_err().exit(),
+            crate::Exit::Usage
+        );
     }
 }

@@ -8,6 +8,8 @@
 //!   and [`ApiKeys`](auth_core::api_key::ApiKeys), so another process's
 //!   change (a server's revocation, a key it issued) is never undone. A key
 //!   is printed once, on standard output and alone; only its hash is kept.
+//!   With `--redis URL`, the same over the Redis key store of a demo run
+//!   with `--redis URL` (pepper from its state directory).
 //! - `password hash`: an argon2id PHC string, the password read from a
 //!   prompt without echo or from standard input, never from the command line.
 //! - `pki init | client | crl`: a dev CA, client certificates with SPIFFE
