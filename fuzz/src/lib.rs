@@ -14,7 +14,7 @@ use auth_core::jwt::{Issuer, JwtAuthenticator, JwtKey};
 use auth_core::store::{KeyStore, MemoryKeyStore};
 use auth_core::{AnyOf, Guard, Rejection, Secret, TrustedProxies};
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// Runs a future to completion on a current-thread runtime made once.
@@ -110,8 +110,8 @@ pub fn b64url(bytes: &[u8]) -> String {
 /// fuzzer reaches the claims checks.
 pub fn sign_hs256(header: &[u8], claims: &[u8]) -> String {
     let input = format!("{}.{}", b64url(header), b64url(claims));
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(JWT_SECRET).unwrap_or_else(|e| panic!("hmac: {e}"));
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(JWT_SECRET)
+        .unwrap_or_else(|e| panic!("hmac: {e}"));
     mac.update(input.as_bytes());
     let sig = mac.finalize().into_bytes();
     format!("{input}.{}", b64url(&sig))
