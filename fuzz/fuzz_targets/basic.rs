@@ -39,8 +39,14 @@ fn expected(payload: &[u8]) -> &'static str {
     if user.chars().chain(password.chars()).any(char::is_control) {
         return "malformed_control_character";
     }
-    if prepare_username(user).is_empty() {
+    if user.is_empty() {
         return "malformed_empty_user";
+    }
+    if prepare_username(user).is_err() {
+        return "malformed_user_rfc8265";
+    }
+    if prepare_password(password).is_err() {
+        return "malformed_password_rfc8265";
     }
     "hashing_busy"
 }
@@ -74,20 +80,24 @@ fuzz_target!(|data: &[u8]| {
             .as_bytes(),
     );
     if let Ok(text) = std::str::from_utf8(data) {
-        // RFC 8264 §7: preparation is idempotent.
+        // RFC 8264 §7: enforcement is idempotent; what it accepts it
+        // accepts again unchanged, and its answer does not vary.
         let user = prepare_username(text);
-        assert_eq!(prepare_username(&user), user, "username of {text:?}");
+        if let Ok(u) = &user {
+            assert_eq!(prepare_username(u).as_ref(), Ok(u), "username of {text:?}");
+            assert!(!u.is_empty() && !u.starts_with(' ') && !u.ends_with(' '));
+        }
+        assert_eq!(prepare_username(text), user, "username of {text:?}");
         let password = prepare_password(text);
-        assert_eq!(
-            prepare_password(&password),
-            password,
-            "password of {text:?}"
-        );
-        // RFC 8265 §4.2.1: no non-ASCII space is left.
-        assert!(!password.chars().any(|c| matches!(
-            c,
-            '\u{00A0}' | '\u{1680}' | '\u{2000}'
-                ..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
-        )));
+        if let Ok(p) = &password {
+            assert_eq!(prepare_password(p).as_ref(), Ok(p), "password of {text:?}");
+            // RFC 8265 §4.2.1: no non-ASCII space is left, and it is not empty.
+            assert!(!p.is_empty());
+            assert!(!p.chars().any(|c| matches!(
+                c,
+                '\u{00A0}' | '\u{1680}' | '\u{2000}'
+                    ..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}'
+            )));
+        }
     }
 });
