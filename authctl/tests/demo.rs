@@ -18,51 +18,12 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use auth_demo::{DemoConfig, Framework, Running};
-use support::{Run, authctl};
+use auth_demo::{Framework, Running};
+use support::demo::{args, get, http, key_id, run, start};
 
 /// How long a change may take to reach the running demo: the key store is
 /// re-read every 2 s, the CRL every 5 s.
 const WITHIN: Duration = Duration::from_secs(15);
-
-fn start(dir: &Path, framework: Framework) -> Running {
-    auth_demo::spawn(DemoConfig {
-        framework,
-        http: "127.0.0.1:0".parse().unwrap(),
-        https: "127.0.0.1:0".parse().unwrap(),
-        state_dir: dir.to_path_buf(),
-        ..DemoConfig::default()
-    })
-    .unwrap_or_else(|e| panic!("demo: {e}"))
-}
-
-/// `authctl` off the async runtime's threads.
-async fn run(args: Vec<String>, stdin: Option<Vec<u8>>) -> Run {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        authctl(&args, stdin.as_deref())
-    })
-    .await
-    .unwrap()
-}
-
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn get(c: &reqwest::Client, url: &str, header: (&str, &str)) -> (u16, serde_json::Value) {
-    let res = c.get(url).header(header.0, header.1).send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or_default())
-}
 
 /// Asks until the answer is `want` or [`WITHIN`] has passed; the last answer.
 async fn poll(
@@ -94,15 +55,11 @@ fn record(dir: &Path, id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no record {id}"))
 }
 
-fn key_id(key: &str) -> String {
-    key.split('_').nth(2).unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_from_authctl_open_the_running_demo_and_a_revocation_sticks() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let demo = start(&d, Framework::Axum);
+    let demo = start(&d, Framework::Axum, None);
     let sd = d.to_str().unwrap().to_owned();
     let c = http();
     let url = |p: &str| format!("http://{}{p}", demo.http);
@@ -307,7 +264,7 @@ async fn service(demo: &Running, client: &reqwest::Client) -> Option<u16> {
 async fn client_certificates_from_authctl_pass_the_demos_mtls_route() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let demo = start(&d, Framework::Actix);
+    let demo = start(&d, Framework::Actix, None);
     let sd = d.to_str().unwrap().to_owned();
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap().to_owned();
@@ -393,7 +350,7 @@ async fn client_certificates_from_authctl_pass_the_demos_mtls_route() {
 async fn dev_tokens_from_authctl_open_the_demos_routes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let demo = start(&d, Framework::Axum);
+    let demo = start(&d, Framework::Axum, None);
     let sd = d.to_str().unwrap().to_owned();
     let c = http();
     let url = |p: &str| format!("http://{}{p}", demo.http);

@@ -24,57 +24,14 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use auth_demo::{DemoConfig, Framework, Running};
+use auth_demo::Framework;
+use support::demo::{args, get, http, key_id, run, start};
 use support::{Run, authctl};
 
 /// How long a revocation may take to reach the running demo. It reads the
 /// key's record from Redis on every request, so it is at once; the margin
 /// is for a slow machine.
 const WITHIN: Duration = Duration::from_secs(5);
-
-fn start(dir: &Path, redis: &str) -> Running {
-    auth_demo::spawn(DemoConfig {
-        framework: Framework::Axum,
-        http: "127.0.0.1:0".parse().unwrap(),
-        https: "127.0.0.1:0".parse().unwrap(),
-        state_dir: dir.to_path_buf(),
-        redis: Some(redis.to_owned()),
-        ..DemoConfig::default()
-    })
-    .unwrap_or_else(|e| panic!("demo: {e}"))
-}
-
-/// `authctl` off the async runtime's threads.
-async fn run(args: Vec<String>, stdin: Option<Vec<u8>>) -> Run {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        authctl(&args, stdin.as_deref())
-    })
-    .await
-    .unwrap()
-}
-
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| (*s).to_owned()).collect()
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn get(c: &reqwest::Client, url: &str, header: (&str, &str)) -> (u16, serde_json::Value) {
-    let res = c.get(url).header(header.0, header.1).send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or_default())
-}
-
-fn key_id(key: &str) -> String {
-    key.split('_').nth(2).unwrap().to_owned()
-}
 
 /// The line of `key list`'s table for key `id`.
 fn row<'a>(table: &'a str, id: &str) -> &'a str {
@@ -94,7 +51,7 @@ async fn keys_from_authctl_on_redis_open_the_running_demo_and_a_revocation_is_re
     let redis_url = redis.url();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let demo = start(&d, &redis_url);
+    let demo = start(&d, Framework::Axum, Some(&redis_url));
     let sd = d.to_str().unwrap().to_owned();
     let c = http();
     let url = |p: &str| format!("http://{}{p}", demo.http);

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub(crate) mod demo;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
