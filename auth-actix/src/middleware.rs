@@ -13,7 +13,7 @@ use actix_web::http::header::HeaderName;
 use auth_core::{Guard, Policy};
 
 use crate::error::{add_headers, rejection_response};
-use crate::request::HeadView;
+use crate::request::HeadRef;
 
 /// Lets a request through only if its [`Guard`] accepts it, with the caller's
 /// [`Identity`](auth_core::Identity) in the request extensions and the
@@ -165,11 +165,13 @@ where
                 value.set_sensitive(true);
             }
         }
-        let head = HeadView::new(req.request());
         let guard = self.guard.clone();
         let service = self.service.clone();
+        let names = Rc::clone(&self.sensitive);
         Box::pin(async move {
-            let outcome = guard.check(&head).await.map(|decision| {
+            // The head is read in place while the guard decides, not copied.
+            let decided = guard.check(&HeadRef::new(req.request(), &names)).await;
+            let outcome = decided.map(|decision| {
                 let (identity, headers) = decision.into_parts();
                 let mut ext = req.extensions_mut();
                 if let Some(id) = identity {

@@ -12,7 +12,7 @@ use auth_core::Identity;
 use auth_core::limits::{Limit, check_limit};
 
 use crate::middleware::{Checked, LocalBoxFuture};
-use crate::request::HeadView;
+use crate::request::HeadRef;
 
 /// Runs a [`Limit`] (an [`auth_core::rate_limit::RateLimiter`], say) on
 /// each request, for the caller a [`RequireAuth`](crate::RequireAuth)
@@ -147,10 +147,11 @@ where
                 ext.get::<Checked>().map(|c| c.guard.clone()),
             )
         };
-        let head = HeadView::new(req.request());
         let limit = Arc::clone(&self.limit);
         let service = Rc::clone(&self.service);
         Box::pin(async move {
+            // The head is read in place while the limit decides, not copied.
+            let head = HeadRef::new(req.request(), &[]);
             let outcome = check_limit(&*limit, &head, identity.as_ref(), guard.as_ref()).await;
             pass_or_refuse(&*service, req, outcome).await
         })

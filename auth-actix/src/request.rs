@@ -1,13 +1,16 @@
 //! [`HeadView`], the [`RequestHead`] view of an actix-web request.
 //!
 //! actix-web's request types are not `Send`; the core's futures are (they
-//! also run under Tower), so the adapter takes an owned snapshot of the head.
+//! also run under Tower), so [`HeadView`] is an owned snapshot of the head.
+//! The middleware, whose future holds the request anyway, reads the head in
+//! place instead ([`HeadRef`]): no copy of the headers, path and method per
+//! request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName};
 use auth_core::{HeaderOnce, RequestHead};
 
 /// What `on_connect` learned about a TLS connection (see
@@ -128,6 +131,88 @@ impl RequestHead for HeadView {
             Some(parsed) => Some(Arc::clone(parsed)),
             // Built by hand without the parsed leaf, or unreadable: parse
             // (and fail) here.
+            None => tls
+                .peer_certificates
+                .first()
+                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
+                .map(Arc::new),
+        }
+    }
+}
+
+/// The [`RequestHead`] of an actix-web request read in place, for the
+/// middleware: it borrows the head (the request stays in the middleware's
+/// future while the guard decides) instead of copying it as [`HeadView`]
+/// does. Header names the middleware parsed once (its credential and
+/// sensitive headers) are looked up without parsing them again.
+pub(crate) struct HeadRef<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: &'a HeaderMap,
+    names: &'a [HeaderName],
+    peer: Option<SocketAddr>,
+    tls: Option<&'a TlsConnection>,
+}
+
+impl<'a> HeadRef<'a> {
+    /// The head of `req`; `names` are header names already parsed (any
+    /// other name is parsed per lookup).
+    pub(crate) fn new(req: &'a HttpRequest, names: &'a [HeaderName]) -> Self {
+        let query = req.query_string();
+        Self {
+            method: req.method().as_str(),
+            path: req.path(),
+            // As `HeadView`: an empty query counts when the URI has a `?`.
+            query: (!query.is_empty() || req.uri().query().is_some()).then_some(query),
+            headers: req.headers(),
+            names,
+            peer: req.peer_addr(),
+            tls: req.conn_data::<TlsConnection>(),
+        }
+    }
+}
+
+impl RequestHead for HeadRef<'_> {
+    fn method(&self) -> &str {
+        self.method
+    }
+    fn path(&self) -> &str {
+        self.path
+    }
+    fn query(&self) -> Option<&str> {
+        self.query
+    }
+    fn header_values(&self, name: &str) -> Vec<&[u8]> {
+        match self.names.iter().find(|n| n.as_str() == name) {
+            Some(parsed) => self.headers.get_all(parsed).map(|v| v.as_bytes()).collect(),
+            None => self.headers.get_all(name).map(|v| v.as_bytes()).collect(),
+        }
+    }
+    fn header_once(&self, name: &str) -> HeaderOnce<'_> {
+        // A `&str` name not among the parsed ones is parsed (and, when it
+        // is not a standard header, copied) by actix on every lookup.
+        match self.names.iter().find(|n| n.as_str() == name) {
+            Some(parsed) => {
+                HeaderOnce::from_values(self.headers.get_all(parsed).map(|v| v.as_bytes()))
+            }
+            None => HeaderOnce::from_values(self.headers.get_all(name).map(|v| v.as_bytes())),
+        }
+    }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+    fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+    fn peer_certificates(&self) -> &[Vec<u8>] {
+        self.tls.map_or(&[], |t| t.peer_certificates.as_slice())
+    }
+    #[cfg(feature = "mtls")]
+    fn peer_certificate(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
+        let tls = self.tls?;
+        match &tls.peer_certificate {
+            Some(parsed) => Some(Arc::clone(parsed)),
             None => tls
                 .peer_certificates
                 .first()

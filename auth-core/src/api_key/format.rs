@@ -145,16 +145,21 @@ pub(crate) fn has_prefix(token: &[u8], prefix: &str) -> bool {
 
 /// Parses and checksums a presented key, without any lookup.
 pub fn parse<'a>(token: &'a [u8], prefix: &str) -> Result<KeyParts<'a>, FormatError> {
-    let text = std::str::from_utf8(token).map_err(|_| FormatError::Malformed)?;
-    let mut parts = text.splitn(4, '_');
+    // Split as bytes: every part but the prefix must be ASCII alphanumeric
+    // and the prefix must equal `prefix`, so a token that is not UTF-8 is
+    // malformed all the same, without a separate pass over it.
+    let mut parts = token.splitn(4, |b| *b == b'_');
     let (Some(p), Some(env), Some(id), Some(tail)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(FormatError::Malformed);
     };
-    let environment = Environment::parse(env).ok_or(FormatError::Malformed)?;
-    let alnum = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
-    if p != prefix
+    let environment = std::str::from_utf8(env)
+        .ok()
+        .and_then(Environment::parse)
+        .ok_or(FormatError::Malformed)?;
+    let alnum = |s: &[u8]| s.iter().all(u8::is_ascii_alphanumeric);
+    if p != prefix.as_bytes()
         || id.len() != ID_LEN
         || tail.len() != SECRET_LEN + CHECKSUM_LEN
         || !alnum(id)
@@ -162,10 +167,11 @@ pub fn parse<'a>(token: &'a [u8], prefix: &str) -> Result<KeyParts<'a>, FormatEr
     {
         return Err(FormatError::Malformed);
     }
-    let body_len = text.len() - CHECKSUM_LEN;
-    let (body, sum) = text.split_at(body_len);
+    // ASCII alphanumerics only: always UTF-8.
+    let id = std::str::from_utf8(id).map_err(|_| FormatError::Malformed)?;
+    let (body, sum) = token.split_at(token.len() - CHECKSUM_LEN);
     // The checksum is public; no need for a constant-time comparison.
-    if checksum_bytes(body.as_bytes()) != sum.as_bytes() {
+    if checksum_bytes(body) != sum {
         return Err(FormatError::BadChecksum);
     }
     Ok(KeyParts { environment, id })
@@ -213,6 +219,18 @@ mod tests {
         let prod = key.expose().replacen("_live_", "_prod_", 1);
         assert_eq!(parse(prod.as_bytes(), "ask"), Err(FormatError::Malformed));
         assert_eq!(parse(&[0xff, 0xfe], "ask"), Err(FormatError::Malformed));
+        // Bytes that are not UTF-8 anywhere in the key: malformed, not a
+        // bad checksum.
+        for at in [1, 5, 12, bytes.len() - 1] {
+            let mut bad = key.expose().as_bytes().to_vec();
+            bad[at] = 0xff;
+            assert_eq!(parse(&bad, "ask"), Err(FormatError::Malformed), "at {at}");
+        }
+        // A separator inside the id, or one missing.
+        let text = key.expose();
+        let extra = format!("{}_{}", &text[..20], &text[21..]);
+        assert_eq!(parse(extra.as_bytes(), "ask"), Err(FormatError::Malformed));
+        assert_eq!(parse(b"ask_live", "ask"), Err(FormatError::Malformed));
     }
 
     #[test]
