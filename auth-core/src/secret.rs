@@ -17,6 +17,14 @@
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+/// The OS's CSPRNG (getrandom): the one source of randomness for keys,
+/// peppers, salts, secrets and tokens. It panics if the OS cannot give
+/// randomness (as rand's `OsRng` did): nothing secret can be made without.
+#[cfg_attr(not(any(feature = "api-key", feature = "basic")), allow(dead_code))]
+pub(crate) fn os_rng() -> rand::rand_core::UnwrapErr<rand::rngs::SysRng> {
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng)
+}
+
 /// A secret byte string: redacted `Debug`, no `Display`, constant-time
 /// equality, zeroized on drop.
 #[derive(Clone, Default)]

@@ -12,8 +12,6 @@
 
 use rand::RngExt as _;
 use rand::distr::Alphanumeric;
-use rand::rand_core::UnwrapErr;
-use rand::rngs::SysRng;
 
 use crate::secret::Secret;
 
@@ -111,7 +109,7 @@ pub(crate) fn generate(prefix: &str, env: Environment) -> (ApiKey, String) {
 
 fn random_base62(len: usize) -> String {
     // Alphanumeric draws uniformly from the 62 characters by rejection sampling.
-    UnwrapErr(SysRng)
+    crate::secret::os_rng()
         .sample_iter(&Alphanumeric)
         .take(len)
         .map(char::from)

@@ -84,7 +84,7 @@ impl Pepper {
     /// 32 fresh bytes from the OS CSPRNG.
     pub fn generate() -> Self {
         let mut bytes = vec![0u8; 32];
-        rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
+        crate::secret::os_rng().fill_bytes(&mut bytes);
         Self(Secret::new(bytes))
     }
 

@@ -432,14 +432,14 @@ impl BasicAuthenticatorBuilder {
         // any user has, so that no unknown user answers faster than the
         // slowest known one.
         let mut random = [0u8; 32];
-        rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut random);
+        crate::secret::os_rng().fill_bytes(&mut random);
         let dummy_params = strongest.unwrap_or_default();
         let dummy_hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, dummy_params.clone())
             .hash_password(&random)
             .map(|h| h.to_string())
             .map_err(|_| ConfigError::invalid("password hashing"))?;
         let mut cache_key = [0u8; 32];
-        rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut cache_key);
+        crate::secret::os_rng().fill_bytes(&mut cache_key);
         let mut lockout = match self.lockout {
             Some(store) => Lockout::with_store(store, self.max_failures, self.lockout_window),
             None => Lockout::new(self.max_failures, self.lockout_window),

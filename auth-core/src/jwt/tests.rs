@@ -42,7 +42,7 @@ const A: &str = "https://a.example";
 
 fn rand_jti() -> u64 {
     use rand::Rng as _;
-    rand::rand_core::UnwrapErr(rand::rngs::SysRng).next_u64()
+    crate::secret::os_rng().next_u64()
 }
 
 /// An authenticator builder trusting only `https://a.example`, with `a`'s

@@ -93,7 +93,7 @@ pub fn verify(verifier: &str, challenge: &str) -> Result<(), OAuthError> {
 pub fn new_verifier() -> String {
     use rand::Rng as _;
     let mut bytes = [0u8; 48];
-    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut bytes);
+    crate::secret::os_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 

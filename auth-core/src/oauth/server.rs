@@ -348,7 +348,7 @@ impl AuthorizationServerBuilder {
             None => {
                 use rand::Rng as _;
                 let mut random = [0u8; 32];
-                rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut random);
+                crate::secret::os_rng().fill_bytes(&mut random);
                 crate::mac::keyed(&random)
             }
         };
@@ -438,7 +438,7 @@ pub(super) fn now_secs() -> u64 {
 pub(super) fn random_b64(bytes: usize) -> String {
     use rand::Rng as _;
     let mut buf = vec![0u8; bytes];
-    rand::rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut buf);
+    crate::secret::os_rng().fill_bytes(&mut buf);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 

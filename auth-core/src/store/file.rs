@@ -309,10 +309,7 @@ fn write_file(memory: &MemoryKeyStore, path: &Path) -> std::io::Result<()> {
 fn temp_path(path: &Path) -> PathBuf {
     use rand::Rng as _;
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(
-        ".{:016x}.tmp",
-        rand::rand_core::UnwrapErr(rand::rngs::SysRng).next_u64()
-    ));
+    name.push(format!(".{:016x}.tmp", crate::secret::os_rng().next_u64()));
     path.with_file_name(name)
 }
 
