@@ -645,6 +645,37 @@ async fn the_login_form_is_csrf_protected_and_logs_in() {
         .await;
     assert_eq!(r.status, 200);
     assert!(String::from_utf8_lossy(&r.body).contains("Wrong user name or password"));
+    // Malformed logins (a zero-width space or nothing as the password, a
+    // control character or 300 bytes as the name) get the login page again,
+    // and are not counted by the lockout: six of them, beside the wrong
+    // password, would lock alice out before the right password below.
+    let long = "a".repeat(300);
+    for _ in 0..2 {
+        for (user, password) in [
+            ("alice", "wonder%E2%80%8Bland"),
+            ("alice", ""),
+            ("al%01ice", "wonderland"),
+            (long.as_str(), "wonderland"),
+        ] {
+            let bad = login.replace(
+                "username=alice&password=wonderland",
+                &format!("username={user}&password={password}"),
+            );
+            let (h, body) = login_post(&q, Some(&cookie), Some("https://as.test"), &bad);
+            let r = s
+                .handle(Endpoint::Authorize, &h, Some(body.as_bytes()))
+                .await;
+            assert_eq!(r.status, 200, "{user:?}");
+            let page = String::from_utf8_lossy(&r.body);
+            // An empty field is asked for again; the rest are wrong pairs.
+            let said = if password.is_empty() {
+                "Enter your user name and password"
+            } else {
+                "Wrong user name or password"
+            };
+            assert!(page.contains(said), "{user:?}");
+        }
+    }
     // Deny: back to the client with access_denied.
     let (h, body) = login_post(
         &q,

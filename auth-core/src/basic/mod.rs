@@ -710,18 +710,9 @@ impl BasicAuthenticator {
         user: &str,
         password: &str,
     ) -> Result<Identity, AuthError> {
-        let malformed = || wrong_credentials("malformed");
-        if user.len() > parse::MAX_USER_LEN || password.len() > parse::MAX_PASSWORD_LEN {
-            return Err(malformed());
-        }
-        if user.chars().any(char::is_control) || password.chars().any(char::is_control) {
-            return Err(malformed());
-        }
-        let (Ok(user), Ok(password)) = (prepare_username(user), prepare_password(password)) else {
-            return Err(malformed());
-        };
-        let password = Secret::from(password);
-        self.check_pair(head, user, password).await
+        let pair =
+            parse::prepare_pair(user, password).map_err(|_| wrong_credentials("malformed"))?;
+        self.check_pair(head, pair.user, pair.password).await
     }
 
     pub(crate) fn transport_ok(&self, head: &dyn RequestHead) -> bool {

@@ -48,6 +48,13 @@ pub(crate) fn parse(payload: &[u8]) -> Result<UserPass, ParseError> {
     );
     let text = decoded.expose_str().ok_or(ParseError::Utf8)?;
     let (user, password) = text.split_once(':').ok_or(ParseError::NoColon)?;
+    prepare_pair(user, password)
+}
+
+/// A user-id and password as sent, by Basic or by a login form: bounded in
+/// length, without control characters, a user-id not empty, and both
+/// enforced under RFC 8265.
+pub(crate) fn prepare_pair(user: &str, password: &str) -> Result<UserPass, ParseError> {
     if user.len() > MAX_USER_LEN || password.len() > MAX_PASSWORD_LEN {
         return Err(ParseError::TooLong);
     }
