@@ -51,6 +51,27 @@ impl TlsConnection {
             peer_certificate,
         }
     }
+
+    /// The parsed leaf: the one parsed for the connection, or, for one
+    /// built by hand without it (or unreadable), parsed (and failing) here.
+    #[cfg(feature = "mtls")]
+    fn leaf(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
+        match &self.peer_certificate {
+            Some(parsed) => Some(Arc::clone(parsed)),
+            None => self
+                .peer_certificates
+                .first()
+                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
+                .map(Arc::new),
+        }
+    }
+}
+
+/// The query string of `req`: `None` without a `?`, and an empty query
+/// counts when the URI has one.
+fn query_of(req: &HttpRequest) -> Option<&str> {
+    let query = req.query_string();
+    (!query.is_empty() || req.uri().query().is_some()).then_some(query)
 }
 
 /// An owned snapshot of an actix-web request head, seen through
@@ -85,11 +106,10 @@ impl HeadView {
     /// A snapshot of `req`'s head, with the TLS state
     /// [`on_connect`](crate::on_connect) recorded.
     pub fn new(req: &HttpRequest) -> Self {
-        let query = req.query_string();
         Self {
             method: req.method().as_str().to_owned(),
             path: req.path().to_owned(),
-            query: (!query.is_empty() || req.uri().query().is_some()).then(|| query.to_owned()),
+            query: query_of(req).map(str::to_owned),
             headers: req.headers().clone(),
             peer: req.peer_addr(),
             tls: req.conn_data::<TlsConnection>().cloned(),
@@ -126,17 +146,7 @@ impl RequestHead for HeadView {
     }
     #[cfg(feature = "mtls")]
     fn peer_certificate(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
-        let tls = self.tls.as_ref()?;
-        match &tls.peer_certificate {
-            Some(parsed) => Some(Arc::clone(parsed)),
-            // Built by hand without the parsed leaf, or unreadable: parse
-            // (and fail) here.
-            None => tls
-                .peer_certificates
-                .first()
-                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
-                .map(Arc::new),
-        }
+        self.tls.as_ref()?.leaf()
     }
 }
 
@@ -159,12 +169,10 @@ impl<'a> HeadRef<'a> {
     /// The head of `req`; `names` are header names already parsed (any
     /// other name is parsed per lookup).
     pub(crate) fn new(req: &'a HttpRequest, names: &'a [HeaderName]) -> Self {
-        let query = req.query_string();
         Self {
             method: req.method().as_str(),
             path: req.path(),
-            // As `HeadView`: an empty query counts when the URI has a `?`.
-            query: (!query.is_empty() || req.uri().query().is_some()).then_some(query),
+            query: query_of(req),
             headers: req.headers(),
             names,
             peer: req.peer_addr(),
@@ -210,14 +218,6 @@ impl RequestHead for HeadRef<'_> {
     }
     #[cfg(feature = "mtls")]
     fn peer_certificate(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
-        let tls = self.tls?;
-        match &tls.peer_certificate {
-            Some(parsed) => Some(Arc::clone(parsed)),
-            None => tls
-                .peer_certificates
-                .first()
-                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
-                .map(Arc::new),
-        }
+        self.tls?.leaf()
     }
 }
