@@ -12,7 +12,10 @@
 # usage: scripts/load_ab.sh BIN_A BIN_B
 #   e.g. git worktree add /tmp/base <rev> && (cd /tmp/base && cargo build --release -p auth-demo)
 #        cp "$CARGO_TARGET_DIR/release/auth-demo" /tmp/demo-a   (then the same for B)
-# env:   ROUNDS (3), DURATION (10s), CONNECTIONS (32), RUST_LOG (demo default)
+# env:   ROUNDS (3), DURATION (10s), CONNECTIONS (32), RUST_LOG (demo default),
+#        FRAMEWORK (axum|actix, default axum),
+#        PIN (0; 1 pins both demos to CPU 0 and wrk to CPU 1 with taskset,
+#        so that wrk does not compete with the demo measured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +23,13 @@ cd "$(dirname "$0")/.."
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
+FRAMEWORK="${FRAMEWORK:-axum}"
+pin_demo=()
+pin_wrk=()
+if [ "${PIN:-0}" = 1 ]; then
+  pin_demo=(taskset -c 0)
+  pin_wrk=(taskset -c 1)
+fi
 PY=.venv/bin/python
 command -v wrk >/dev/null || { echo "load_ab.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x "$PY" ] || { echo "load_ab.sh: run scripts/load.sh once first (it sets up .venv)" >&2; exit 1; }
@@ -37,7 +47,7 @@ for side in A B; do
   bin="$1"; shift
   dir="$work/$side"
   mkdir -p "$dir"
-  "$bin" --http 127.0.0.1:0 --https 127.0.0.1:0 --state-dir "$dir/state" \
+  "${pin_demo[@]}" "$bin" --framework "$FRAMEWORK" --http 127.0.0.1:0 --https 127.0.0.1:0 --state-dir "$dir/state" \
     --ready-file "$dir/ready.json" >"$dir/demo.log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 300); do [ -s "$dir/ready.json" ] && break; sleep 0.1; done
@@ -49,7 +59,7 @@ done
 
 rps() { # wrk args...: requests/s, failing on errors or non-2xx answers
   local out
-  out="$(wrk -t1 -c"$CONNECTIONS" "$@")"
+  out="$("${pin_wrk[@]}" wrk -t1 -c"$CONNECTIONS" "$@")"
   if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then echo "$out" >&2; exit 1; fi
   awk '/^Requests\/sec:/ {print $2}' <<<"$out"
 }
