@@ -19,14 +19,25 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auth-stack/target}"
 export PIN="${PIN:-1}"
 
+# Both builds share the target directory, where cargo keeps one fingerprint
+# per package whichever checkout built it, and trusts file times: B's build
+# makes this checkout's (older) sources look built. So touch them before A
+# is built and again on the way out, or the next build here would reuse B's.
+touch_sources() {
+  find auth-core/src auth-tower/src auth-actix/src examples/auth-demo/src \
+    -name '*.rs' -exec touch {} +
+}
+
 work="$(mktemp -d)"
 tree="$work/floor"
 cleanup() {
+  touch_sources
   git worktree remove --force "$tree" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+touch_sources
 cargo build --release --locked -p auth-demo
 cp "$CARGO_TARGET_DIR/release/auth-demo" "$work/demo-as-is"
 
