@@ -14,7 +14,11 @@ use crate::{
     identity_json, partner_policy, service_policy,
 };
 
-fn json(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+fn json(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(("content-type", content_type))
         .body(body)
@@ -42,7 +46,7 @@ fn configure(shared: &Shared, cfg: &mut web::ServiceConfig) {
         "/openapi.json",
         web::get().to(move || {
             let doc = doc.clone();
-            async move { json(StatusCode::OK, "application/json", doc.to_vec()) }
+            async move { json(StatusCode::OK, "application/json", doc) }
         }),
     );
     let guard = &shared.guard;

@@ -18,8 +18,8 @@ use crate::{
     identity_json, partner_policy, service_policy,
 };
 
-fn json(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
-    let mut res = Response::new(Body::from(body));
+fn json(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut res = Response::new(body.into());
     *res.status_mut() = status;
     res.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -45,7 +45,7 @@ pub(crate) fn router(shared: &Shared) -> Router {
             let doc = shared.openapi.clone();
             get(move || {
                 let doc = doc.clone();
-                async move { json(StatusCode::OK, "application/json", doc.to_vec()) }
+                async move { json(StatusCode::OK, "application/json", doc) }
             })
         })
         .route("/v1/whoami", get(whoami).route_layer(any()))

@@ -207,8 +207,9 @@ pub(crate) struct Shared {
     /// RFC 9728 metadata of the resource routes (none when the issuer is
     /// not a URL it accepts).
     pub(crate) resource: Option<ProtectedResource>,
-    /// The OpenAPI document (`/openapi.json`), as served.
-    pub(crate) openapi: Arc<[u8]>,
+    /// The OpenAPI document (`/openapi.json`), as served: each answer
+    /// shares it, none copies it.
+    pub(crate) openapi: bytes::Bytes,
 }
 
 /// The JSON of a `200` answer from `/v1/*`.
@@ -576,14 +577,14 @@ pub fn spawn(config: DemoConfig) -> Result<Running, DemoError> {
     let shared = Shared {
         guard,
         limited_guard,
-        openapi: Arc::from(Vec::new()),
+        openapi: bytes::Bytes::new(),
         service_guard,
         partner_guard,
         oauth,
         resource,
     };
     let shared = Shared {
-        openapi: Arc::from(openapi::document(&shared, &state.credentials.issuer)),
+        openapi: bytes::Bytes::from(openapi::document(&shared, &state.credentials.issuer)),
         ..shared
     };
 
