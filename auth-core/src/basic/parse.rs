@@ -364,4 +364,30 @@ mod tests {
         let e = prepare_password("s3cr3t\u{200B}").unwrap_err();
         assert!(!format!("{e:?} {e}").contains("s3cr3t"));
     }
+
+    #[test]
+    fn errors_say_which_rule_and_nothing_else() {
+        // Debug names the kind; Display says the rule, one text per kind.
+        let cases = [
+            (
+                prepare_username(" a").unwrap_err(),
+                "Empty",
+                "empty, or a space at either end",
+            ),
+            (
+                prepare_username("\u{2603}").unwrap_err(),
+                "Disallowed",
+                "a code point RFC 8265 does not allow here",
+            ),
+            (
+                prepare_username("\u{5D0}a").unwrap_err(),
+                "Direction",
+                "mixed text direction (RFC 5893 bidi rule)",
+            ),
+        ];
+        for (e, kind, text) in cases {
+            assert_eq!(format!("{e:?}"), format!("PrepareError({kind})"));
+            assert_eq!(e.to_string(), text);
+        }
+    }
 }
