@@ -40,12 +40,7 @@ FRAMEWORK="${FRAMEWORK:-axum}"
 TARGET_API_KEY="${TARGET_API_KEY:-0.9}"
 TARGET_JWT="${TARGET_JWT:-0.85}"
 PIN="${PIN:-0}"
-pin_demo=()
-pin_wrk=()
-if [ "$PIN" = 1 ]; then
-  pin_demo=(taskset -c 0)
-  pin_wrk=(taskset -c 1)
-fi
+. scripts/pin.sh
 clk_tck="$(getconf CLK_TCK)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/auth-stack/target}"
 

@@ -24,12 +24,8 @@ ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 FRAMEWORK="${FRAMEWORK:-axum}"
-pin_demo=()
-pin_wrk=()
-if [ "${PIN:-0}" = 1 ]; then
-  pin_demo=(taskset -c 0)
-  pin_wrk=(taskset -c 1)
-fi
+PIN="${PIN:-0}"
+. scripts/pin.sh
 PY=.venv/bin/python
 command -v wrk >/dev/null || { echo "load_ab.sh: needs wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x "$PY" ] || { echo "load_ab.sh: run scripts/load.sh once first (it sets up .venv)" >&2; exit 1; }
