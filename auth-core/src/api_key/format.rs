@@ -232,6 +232,19 @@ mod tests {
     }
 
     #[test]
+    fn the_prefix_is_recognised_only_with_its_separator() {
+        assert!(has_prefix(b"ask_live_x", "ask"));
+        assert!(has_prefix(b"ask_", "ask"), "the prefix and its separator");
+        // Nothing after the prefix, a longer word, another prefix, a JWT.
+        assert!(!has_prefix(b"ask", "ask"));
+        assert!(!has_prefix(b"askx_live", "ask"));
+        assert!(!has_prefix(b"as_live_x", "ask"));
+        assert!(!has_prefix(b"xsk_live_x", "ask"));
+        assert!(!has_prefix(b"eyJhbGciOiJFUzI1NiJ9.e30.sig", "ask"));
+        assert!(!has_prefix(b"", "ask"));
+    }
+
+    #[test]
     fn checksum_is_fixed_width_base62() {
         assert_eq!(checksum(b""), "000000");
         // CRC-32 of "123456789" is 0xCBF43926 (the standard check value).
