@@ -229,6 +229,21 @@ mod tests {
         let extra = format!("{}_{}", &text[..20], &text[21..]);
         assert_eq!(parse(extra.as_bytes(), "ask"), Err(FormatError::Malformed));
         assert_eq!(parse(b"ask_live", "ask"), Err(FormatError::Malformed));
+        // Each part checked on its own, before the checksum: a wrong length
+        // or a character outside [A-Za-z0-9] is malformed, not a bad sum.
+        let id_at = "ask_live_".len();
+        let punct = format!("{}-{}", &text[..id_at], &text[id_at + 1..]);
+        assert_eq!(parse(punct.as_bytes(), "ask"), Err(FormatError::Malformed));
+        let secret_at = id_at + ID_LEN + 1;
+        let punct = format!("{}-{}", &text[..secret_at], &text[secret_at + 1..]);
+        assert_eq!(parse(punct.as_bytes(), "ask"), Err(FormatError::Malformed));
+        let short = format!("{}{}", &text[..secret_at], &text[secret_at + 1..]);
+        assert_eq!(parse(short.as_bytes(), "ask"), Err(FormatError::Malformed));
+        let long_id = format!("{}x{}", &text[..id_at], &text[id_at..]);
+        assert_eq!(
+            parse(long_id.as_bytes(), "ask"),
+            Err(FormatError::Malformed)
+        );
     }
 
     #[test]
