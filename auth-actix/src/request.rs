@@ -37,14 +37,7 @@ impl TlsConnection {
     /// ```
     pub fn new(peer_certificates: Vec<Vec<u8>>) -> Self {
         #[cfg(feature = "mtls")]
-        let peer_certificate = peer_certificates.first().and_then(|leaf| {
-            auth_core::mtls::PeerCertificate::from_der(leaf)
-                .map_err(|e| {
-                    tracing::debug!(target: "auth_actix", error = %e, "the client certificate cannot be read");
-                })
-                .ok()
-                .map(Arc::new)
-        });
+        let peer_certificate = auth_core::mtls::PeerCertificate::leaf_of(&peer_certificates);
         Self {
             peer_certificates: Arc::new(peer_certificates),
             #[cfg(feature = "mtls")]
@@ -56,14 +49,9 @@ impl TlsConnection {
     /// built by hand without it (or unreadable), parsed (and failing) here.
     #[cfg(feature = "mtls")]
     fn leaf(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
-        match &self.peer_certificate {
-            Some(parsed) => Some(Arc::clone(parsed)),
-            None => self
-                .peer_certificates
-                .first()
-                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
-                .map(Arc::new),
-        }
+        self.peer_certificate
+            .clone()
+            .or_else(|| auth_core::mtls::PeerCertificate::leaf_of(&self.peer_certificates))
     }
 }
 
@@ -219,5 +207,36 @@ impl RequestHead for HeadRef<'_> {
     #[cfg(feature = "mtls")]
     fn peer_certificate(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
         self.tls?.leaf()
+    }
+}
+
+#[cfg(all(test, feature = "mtls"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leaf_is_parsed_once_or_per_request_for_a_hand_built_connection() {
+        let cert = rcgen::generate_simple_self_signed(vec!["client.example".to_owned()]).unwrap();
+        let der = cert.cert.der().to_vec();
+        let parsed = TlsConnection::new(vec![der.clone()]);
+        let once = parsed.peer_certificate.clone().expect("parsed at connect");
+        // The connection's parse is shared, not repeated.
+        assert!(Arc::ptr_eq(&parsed.leaf().unwrap(), &once));
+        // Built by hand without the parse: parsed for the request.
+        let by_hand = TlsConnection {
+            peer_certificates: Arc::new(vec![der]),
+            ..TlsConnection::default()
+        };
+        assert_eq!(by_hand.leaf().unwrap().thumbprint(), once.thumbprint());
+        // An unreadable leaf, either way: none.
+        let junk = vec![b"not DER".to_vec()];
+        let connected = TlsConnection::new(junk.clone());
+        assert!(connected.peer_certificate.is_none() && connected.leaf().is_none());
+        let by_hand = TlsConnection {
+            peer_certificates: Arc::new(junk),
+            ..TlsConnection::default()
+        };
+        assert!(by_hand.leaf().is_none());
+        assert!(TlsConnection::default().leaf().is_none());
     }
 }

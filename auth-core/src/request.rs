@@ -82,10 +82,7 @@ pub trait RequestHead: Send + Sync {
     /// ```
     #[cfg(feature = "mtls")]
     fn peer_certificate(&self) -> Option<std::sync::Arc<crate::mtls::PeerCertificate>> {
-        let leaf = self.peer_certificates().first()?;
-        crate::mtls::PeerCertificate::from_der(leaf)
-            .ok()
-            .map(std::sync::Arc::new)
+        crate::mtls::PeerCertificate::leaf_of(self.peer_certificates())
     }
 }
 

@@ -42,14 +42,7 @@ impl ConnectionInfo {
     /// ```
     pub fn new(peer_addr: Option<SocketAddr>, tls: bool, peer_certificates: Vec<Vec<u8>>) -> Self {
         #[cfg(feature = "mtls")]
-        let peer_certificate = peer_certificates.first().and_then(|leaf| {
-            auth_core::mtls::PeerCertificate::from_der(leaf)
-                .map_err(|e| {
-                    tracing::debug!(target: "auth_tower", error = %e, "the client certificate cannot be read");
-                })
-                .ok()
-                .map(Arc::new)
-        });
+        let peer_certificate = auth_core::mtls::PeerCertificate::leaf_of(&peer_certificates);
         Self {
             peer_addr,
             tls,
@@ -146,15 +139,50 @@ impl RequestHead for HeadView<'_> {
     #[cfg(feature = "mtls")]
     fn peer_certificate(&self) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
         let conn = self.conn?;
-        match &conn.peer_certificate {
-            Some(parsed) => Some(Arc::clone(parsed)),
-            // Built by hand without the parsed leaf, or unreadable: parse
-            // (and fail) here.
-            None => conn
-                .peer_certificates
-                .first()
-                .and_then(|leaf| auth_core::mtls::PeerCertificate::from_der(leaf).ok())
-                .map(Arc::new),
-        }
+        // Built by hand without the parsed leaf, or unreadable: parse (and
+        // fail) here.
+        conn.peer_certificate
+            .clone()
+            .or_else(|| auth_core::mtls::PeerCertificate::leaf_of(&conn.peer_certificates))
+    }
+}
+
+#[cfg(all(test, feature = "mtls"))]
+mod tests {
+    use super::*;
+
+    fn head_of(conn: ConnectionInfo) -> Option<Arc<auth_core::mtls::PeerCertificate>> {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.extensions.insert(conn);
+        HeadView::new(&parts).peer_certificate()
+    }
+
+    #[test]
+    fn the_leaf_is_parsed_once_or_per_request_for_a_hand_built_connection() {
+        let cert = rcgen::generate_simple_self_signed(vec!["client.example".to_owned()]).unwrap();
+        let der = cert.cert.der().to_vec();
+        let parsed = ConnectionInfo::new(None, true, vec![der.clone()]);
+        let once = parsed.peer_certificate.clone().expect("parsed at connect");
+        // The connection's parse is shared, not repeated.
+        assert!(Arc::ptr_eq(&head_of(parsed).unwrap(), &once));
+        // Built by hand without the parse: parsed for the request.
+        let by_hand = ConnectionInfo {
+            tls: true,
+            peer_certificates: Arc::new(vec![der]),
+            ..ConnectionInfo::default()
+        };
+        assert_eq!(head_of(by_hand).unwrap().thumbprint(), once.thumbprint());
+        // An unreadable leaf, either way: none.
+        let junk = vec![b"not DER".to_vec()];
+        let connected = ConnectionInfo::new(None, true, junk.clone());
+        assert!(connected.peer_certificate.is_none());
+        assert!(head_of(connected).is_none());
+        let by_hand = ConnectionInfo {
+            tls: true,
+            peer_certificates: Arc::new(junk),
+            ..ConnectionInfo::default()
+        };
+        assert!(head_of(by_hand).is_none());
+        assert!(head_of(ConnectionInfo::default()).is_none());
     }
 }

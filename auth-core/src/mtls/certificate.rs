@@ -142,6 +142,29 @@ impl std::fmt::Debug for PeerCertificate {
 }
 
 impl PeerCertificate {
+    /// The leaf of a chain (DER, leaf first) as TLS hands it over, parsed
+    /// and shared: `None` when the chain is empty or the leaf cannot be read
+    /// (logged at `debug`; the certificate authenticator refuses it). What
+    /// the adapters parse once per connection, and
+    /// [`RequestHead::peer_certificate`](crate::RequestHead::peer_certificate)
+    /// per call for heads that keep nothing.
+    ///
+    /// ```
+    /// use auth_core::mtls::PeerCertificate;
+    ///
+    /// assert!(PeerCertificate::leaf_of(&[]).is_none());
+    /// assert!(PeerCertificate::leaf_of(&[b"not DER".to_vec()]).is_none());
+    /// ```
+    pub fn leaf_of(chain: &[Vec<u8>]) -> Option<std::sync::Arc<Self>> {
+        let leaf = chain.first()?;
+        Self::from_der(leaf)
+            .map_err(|e| {
+                tracing::debug!(target: "auth_core::mtls", error = %e, "the client certificate cannot be read");
+            })
+            .ok()
+            .map(std::sync::Arc::new)
+    }
+
     /// Reads a certificate from its DER encoding. Refuses anything over
     /// [`MAX_CERTIFICATE_LEN`], more than [`MAX_NAMES`] SANs, a name over
     /// [`MAX_NAME_LEN`], trailing bytes after the certificate, and
