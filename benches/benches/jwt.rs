@@ -31,9 +31,21 @@
 //!   (`router_open_identity_json` is the handler with a fixed identity and
 //!   no auth layer; `router_fixed_identity` the same behind the layer with
 //!   an authenticator that accepts any bearer token at once, so the layer's
-//!   and guard's own cost shows)
+//!   and guard's own cost shows; `router_noop_route_layer` the open handler
+//!   behind a `route_layer` that does nothing, so axum's own cost of a
+//!   route layer shows)
 //!   (tracing-subscriber's fmt writing to `/dev/null`, as the demo logs one
-//!   `auth_core::decision` line per request to stderr).
+//!   `auth_core::decision` line per request to stderr). The router is made
+//!   with `with_state(())`, as `axum::serve` does: without it axum applies
+//!   the route layers again on every call.
+//!
+//! Instruction counts, steady where timings are noisy: with
+//! `ROUTE_CALLS=<path>,<jwt|api_key|none>,<n>` the binary calls one route of
+//! the `jwt_stack` router `n` times and exits, so that two runs under
+//! `valgrind --tool=callgrind` (say n = 2000 and 4000) give the instructions
+//! per request by difference, e.g.
+//! `ROUTE_CALLS=/v1/fixed,jwt,2000 valgrind --tool=callgrind target/release/deps/jwt-<hash>`.
+//! (valgrind's CPU has no SHA extensions, so SHA-256 counts as software.)
 //!
 //! The breakdown groups measure for a shorter time than `jwt/*`, so that the
 //! whole run stays under a minute.
@@ -370,6 +382,7 @@ fn demo_router(guard: &Guard) -> Router {
     let open = Identity::new("bench-user", AuthMethod::Jwt)
         .with_scopes([SCOPE])
         .with_client_id("bench-client");
+    let fixed_id = open.clone();
     let fixed = Guard::builder(Fixed(open.clone()))
         .realm("demo")
         .build()
@@ -392,10 +405,24 @@ fn demo_router(guard: &Guard) -> Router {
                 .route_layer(RequireAuthLayer::new(guard.clone()).policy(Policy::scope(SCOPE))),
         )
         .route(
+            "/v1/noop_layer",
+            get({
+                let id = fixed_id.clone();
+                move || {
+                    let id = id.clone();
+                    async move { json(identity_json(&id)) }
+                }
+            })
+            .route_layer(tower::layer::util::Identity::new()),
+        )
+        .route(
             "/v1/fixed",
             get(|Auth(id): Auth| async move { json(identity_json(&id)) })
                 .route_layer(RequireAuthLayer::new(fixed).policy(Policy::scope(SCOPE))),
         )
+        // What `axum::serve` does first (`into_make_service`): handlers become
+        // routes once, not on every call.
+        .with_state(())
 }
 
 fn call(
@@ -449,6 +476,10 @@ fn jwt_stack(c: &mut Criterion) {
         call(&rt, &router, "/v1/reports", None),
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(
+        call(&rt, &router, "/v1/noop_layer", jwt_header),
+        StatusCode::OK
+    );
     assert_eq!(call(&rt, &router, "/v1/fixed", jwt_header), StatusCode::OK);
     assert_eq!(
         call(&rt, &router, "/v1/fixed", None),
@@ -457,6 +488,24 @@ fn jwt_stack(c: &mut Criterion) {
     let id = rt.block_on(guard.check(&jwt_req)).expect("JWT accepted");
     assert!(id.identity().is_some_and(|id| id.has_scope(SCOPE)));
     let checks = jwt.signature_checks();
+    if let Ok(spec) = std::env::var("ROUTE_CALLS") {
+        // `<path>,<jwt|api_key|none>,<n>`: call one route n times and stop
+        // (see the module docs).
+        let mut it = spec.split(',');
+        let (Some(path), Some(with), Some(n)) = (it.next(), it.next(), it.next()) else {
+            panic!("ROUTE_CALLS is <path>,<jwt|api_key|none>,<n>");
+        };
+        let header = match with {
+            "jwt" => jwt_header,
+            "api_key" => key_header,
+            _ => None,
+        };
+        let n: usize = n.parse().expect("ROUTE_CALLS: a count");
+        for _ in 0..n {
+            assert_eq!(call(&rt, &router, path, header), StatusCode::OK);
+        }
+        std::process::exit(0);
+    }
 
     let mut group = c.benchmark_group("jwt_stack");
     group
@@ -470,6 +519,9 @@ fn jwt_stack(c: &mut Criterion) {
     });
     group.bench_function("router_open_identity_json", |b| {
         b.iter(|| call(&rt, &router, black_box("/v1/open"), None));
+    });
+    group.bench_function("router_noop_route_layer", |b| {
+        b.iter(|| call(&rt, &router, black_box("/v1/noop_layer"), jwt_header));
     });
     group.bench_function("router_fixed_identity", |b| {
         b.iter(|| call(&rt, &router, black_box("/v1/fixed"), jwt_header));
