@@ -390,8 +390,11 @@ mod tests {
     #[test]
     fn a_sweep_that_empties_most_of_a_table_gives_its_memory_back() {
         let store = MemoryRateLimits::new(10_000);
-        let quota =
-            Quota::new("t", 1, Duration::from_millis(10)).unwrap_or_else(|_| unreachable!());
+        // The window must outlast filling the table: `check_now` sweeps on
+        // its own once a window has passed, and a 10 ms window let it sweep
+        // mid-fill on a busy machine (72 cells left of 2,000).
+        let window = Duration::from_millis(250);
+        let quota = Quota::new("t", 1, window).unwrap_or_else(|_| unreachable!());
         for i in 0..2_000 {
             assert!(store.check_now(&quota, &i.to_string()).is_ok());
         }
@@ -403,7 +406,7 @@ mod tests {
         assert_eq!(table.limiter.len(), 2_000);
         assert!(!table.limiter.is_empty());
         let before = table.cells.0.capacity();
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(window * 2);
         assert!(table.sweep(Duration::ZERO));
         assert!(table.limiter.is_empty());
         assert_eq!(table.limiter.len(), 0);
