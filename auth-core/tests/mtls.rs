@@ -175,6 +175,21 @@ fn the_identity_name_is_uri_then_dns_then_email_then_cn() {
     assert_eq!(all.uri_sans(), [BILLING]);
     assert_eq!(all.dns_sans(), ["billing.demo.local"], "lower-cased");
     assert_eq!(all.email_sans(), ["ops@demo.local"]);
+    // Debug shows what was read (names and dates are not secrets), field
+    // by field.
+    let shown = format!("{all:?}");
+    for part in [
+        "PeerCertificate {",
+        &format!("identity_name: Some({BILLING:?})"),
+        &format!("x5t#S256: {:?}", all.thumbprint()),
+        "dns_sans: [\"billing.demo.local\"]",
+        "email_sans: [\"ops@demo.local\"]",
+        "common_name: Some(\"cn\")",
+        "not_before",
+        "not_after",
+    ] {
+        assert!(shown.contains(part), "{part} not in {shown}");
+    }
 }
 
 #[test]
@@ -242,6 +257,14 @@ fn absurd_certificates_are_refused_not_panicked_on() {
     );
     let just_enough: Vec<SanType> = (0..64).map(|i| dns(&format!("n{i}.test"))).collect();
     assert_eq!(kind(&ca.leaf(just_enough, None)), Ok(()));
+    // A name of 1 KiB exactly is read whole; a name with a control
+    // character is not used as a name at all.
+    let longest = format!("spiffe://demo.local/{}", "a".repeat(1024 - 20));
+    assert_eq!(longest.len(), 1024);
+    let read = PeerCertificate::from_der(&ca.leaf(vec![uri(&longest)], None)).unwrap();
+    assert_eq!(read.identity_name(), Some(longest.as_str()));
+    let bell = PeerCertificate::from_der(&ca.leaf(Vec::new(), Some("bad\u{7}name"))).unwrap();
+    assert_eq!((bell.common_name(), bell.identity_name()), (None, None));
     let long = format!("spiffe://demo.local/{}", "a".repeat(1100));
     assert_eq!(
         kind(&ca.leaf(vec![uri(&long)], None)),
@@ -250,6 +273,11 @@ fn absurd_certificates_are_refused_not_panicked_on() {
     assert_eq!(
         kind(&vec![0x30; 16 * 1024 + 1]),
         Err(CertificateErrorKind::TooLarge)
+    );
+    // 16 KiB exactly is within the bound: read (and refused as not X.509).
+    assert_eq!(
+        kind(&vec![0x30; 16 * 1024]),
+        Err(CertificateErrorKind::Malformed)
     );
     let der = ca.workload(BILLING);
     let mut trailing = der.clone();
