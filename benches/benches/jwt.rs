@@ -382,23 +382,22 @@ fn demo_router(guard: &Guard) -> Router {
     let open = Identity::new("bench-user", AuthMethod::Jwt)
         .with_scopes([SCOPE])
         .with_client_id("bench-client");
-    let fixed_id = open.clone();
     let fixed = Guard::builder(Fixed(open.clone()))
         .realm("demo")
         .build()
         .expect("guard");
+    // The identity handler with no auth layer, served twice: bare, and
+    // behind a route layer that does nothing.
+    let open_handler = move || {
+        let id = open.clone();
+        async move { json(identity_json(&id)) }
+    };
     Router::new()
         .route(
             "/healthz",
             get(|| async { json(br#"{"status":"ok"}"#.to_vec()) }),
         )
-        .route(
-            "/v1/open",
-            get(move || {
-                let id = open.clone();
-                async move { json(identity_json(&id)) }
-            }),
-        )
+        .route("/v1/open", get(open_handler.clone()))
         .route(
             "/v1/reports",
             get(|Auth(id): Auth| async move { json(identity_json(&id)) })
@@ -406,14 +405,7 @@ fn demo_router(guard: &Guard) -> Router {
         )
         .route(
             "/v1/noop_layer",
-            get({
-                let id = fixed_id.clone();
-                move || {
-                    let id = id.clone();
-                    async move { json(identity_json(&id)) }
-                }
-            })
-            .route_layer(tower::layer::util::Identity::new()),
+            get(open_handler).route_layer(tower::layer::util::Identity::new()),
         )
         .route(
             "/v1/fixed",
@@ -498,7 +490,8 @@ fn jwt_stack(c: &mut Criterion) {
         let header = match with {
             "jwt" => jwt_header,
             "api_key" => key_header,
-            _ => None,
+            "none" => None,
+            other => panic!("ROUTE_CALLS: {other:?} is not jwt, api_key or none"),
         };
         let n: usize = n.parse().expect("ROUTE_CALLS: a count");
         for _ in 0..n {
